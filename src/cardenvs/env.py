@@ -1,0 +1,259 @@
+"""The GeneralPoints environment."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+from oodgym.textspace import action_space, observation_space
+from oodgym.responses import MAX_RESPONSE_CHARS
+
+from cardenvs.cards import SUIT_SETS, Card, parse_cards
+from cardenvs.prompts import feedback_text, text_prompt
+from cardenvs.rules import Rule, resolve_rule
+from cardenvs.solver import HandSampler, hand_sampler
+from cardenvs.verifier import Verdict, Verifier, resolve_rewards
+
+__all__ = ["MAX_OBSERVATION_CHARS", "GeneralPointsEnv"]
+
+#: Upper bound of an observation's length (prompt plus one feedback message).
+MAX_OBSERVATION_CHARS = 4096
+_OBSERVATIONS = ("text",)
+_RESET_OPTIONS = ("cards",)
+
+
+class GeneralPointsEnv(gym.Env[str, str]):
+    """GeneralPoints: reach the target number with the values of the dealt cards.
+
+    ## Description
+    A hand of cards (4 by default) is dealt without replacement from a deck of
+    the chosen suits; every hand is solvable under the active rule. The agent
+    (a language model) answers with free text holding a formula such as
+    ``{"cards": ["3", "3", "8", "8"], "number": [3, 3, 8, 8], "formula": "8/(3-8/3)=24"}``.
+    The formula is parsed by a hand-written parser, evaluated exactly with
+    rationals and confirmed with sympy. Failed attempts are answered with a
+    specific feedback message and the agent may try again.
+
+    ## Action Space
+    ``spaces.Text``: the model's raw answer (any ``str`` is accepted and judged;
+    the space documents the characters and length a policy may send). A
+    non-``str`` action raises ``TypeError``.
+
+    ## Observation Space
+    ``spaces.Text`` (ASCII, up to ``MAX_OBSERVATION_CHARS`` characters): the
+    prompt naming the cards, the rule and the answer format; after a judged
+    attempt it also carries that attempt's feedback.
+
+    ## Rewards
+    One verdict per attempt (defaults are the paper's): ``correct`` +5,
+    ``wrong_value`` -1, ``wrong_numbers`` -2, ``illegal_formula`` -3,
+    ``wrong_recognition`` -1.5 (image mode); override with ``rewards={...}``.
+    ``exhausted`` (default 0) is added to the last failed attempt.
+
+    ## Starting State
+    A uniformly random solvable hand, or the hand given by
+    ``reset(options={"cards": ["3S", "3C", "8S", "8C"]})``.
+
+    ## Episode End
+    ``terminated`` on a correct answer; ``truncated`` when the last of
+    ``max_attempts`` attempts fails. Stepping a finished episode raises
+    ``RuntimeError``; call ``reset()``.
+
+    ## Info
+    Always: ``cards`` (codes), ``numbers`` (values under the rule), ``target``,
+    ``rule`` (name), ``attempts_left``, ``solution`` (one valid formula).
+    After a step also ``verdict`` (category), ``feedback`` (message) and
+    ``is_success``.
+
+    ## Arguments
+    * ``rule``: registered rule name (``"face-10"`` default, ``"face-11-12-13"``),
+      a mapping ``{"name": ..., **field overrides}``, a ``"module:attr"`` path or
+      a :class:`~cardenvs.rules.Rule`.
+    * ``suits``: ``"black"`` (default: spades, clubs), ``"red"`` (hearts,
+      diamonds) or ``"all"``.
+    * ``max_attempts``: graded attempts per episode, >= 1 (default 5).
+    * ``rewards``: per-category reward overrides (default: the paper's).
+    * ``observation``: ``"text"`` (default).
+    * ``render_mode``: ``None`` or ``"ansi"`` (the current prompt).
+
+    ## Example
+    >>> import gymnasium as gym, cardenvs
+    >>> env = gym.make("cardenvs/GeneralPoints-v0")
+    >>> obs, info = env.reset(seed=0)
+    >>> obs, reward, terminated, truncated, info = env.step(
+    ...     '{"formula": "%s"}' % info["solution"])
+    >>> reward, terminated, info["verdict"]
+    (5.0, True, 'correct')
+
+    ## Version History
+    * v0: initial release.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 1}
+
+    def __init__(
+        self,
+        rule: str | Mapping[str, Any] | Rule = "face-10",
+        suits: str = "black",
+        max_attempts: int = 5,
+        rewards: Mapping[str, float] | None = None,
+        observation: str = "text",
+        render_mode: str | None = None,
+    ) -> None:
+        self.rule: Rule = resolve_rule(rule)
+        if suits not in SUIT_SETS:
+            raise ValueError(f"suits must be one of {sorted(SUIT_SETS)}; got {suits!r}")
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+            raise ValueError(f"max_attempts must be an int >= 1; got {max_attempts!r}")
+        if observation not in _OBSERVATIONS:
+            raise ValueError(f"observation must be one of {list(_OBSERVATIONS)}; got {observation!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be None or one of {self.metadata['render_modes']}; "
+                f"got {render_mode!r}"
+            )
+        self.suits = suits
+        self.max_attempts = max_attempts
+        self.rewards = resolve_rewards(rewards)
+        self.observation_mode = observation
+        self.render_mode = render_mode
+        self._verifier = Verifier(self.rule, self.rewards)
+        self._sampler: HandSampler = hand_sampler(self.rule, suits)
+
+        self.observation_space = observation_space(MAX_OBSERVATION_CHARS)
+        self.action_space = action_space(MAX_RESPONSE_CHARS)
+
+        self._cards: tuple[Card, ...] = ()
+        self._numbers: list[int] = []
+        self._prompt = ""
+        self._observation = ""
+        self._attempts = 0
+        self._done = True
+        self._solution = ""
+        self._visual_seed = 0
+
+    # ------------------------------------------------------------------ episode
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """Deal a new hand. ``options={"cards": [...]}`` fixes the deal."""
+        super().reset(seed=seed)
+        # Always the same two draws, whatever the options and observation mode, so that
+        # a seed yields the same sequence of deals under every visual setting.
+        draw = int(self.np_random.integers(self._sampler.draw_bound))
+        self._visual_seed = int(self.np_random.bit_generator.random_raw())
+        if options:
+            cards = self._cards_from_options(options)
+        else:
+            cards = self._sampler.hand(draw)
+        self._start(cards)
+        return self._observation, self._info()
+
+    def _cards_from_options(self, options: Mapping[str, Any]) -> tuple[Card, ...]:
+        if not isinstance(options, Mapping):
+            raise ValueError(f"options must be a dict, got {type(options).__name__}")
+        unknown = sorted(set(options) - set(_RESET_OPTIONS))
+        if unknown:
+            raise ValueError(f"options: unknown key(s) {unknown}; allowed: {list(_RESET_OPTIONS)}")
+        cards = parse_cards(options["cards"])
+        rule = self.rule
+        if len(cards) != rule.hand_size:
+            raise ValueError(
+                f"options['cards'] must hold {rule.hand_size} cards for this rule, got {len(cards)}"
+            )
+        allowed = SUIT_SETS[self.suits]
+        off_deck = [c.code for c in cards if c.suit not in allowed]
+        if off_deck:
+            raise ValueError(
+                f"options['cards']: {off_deck} not in the {self.suits} deck (suits {allowed})"
+            )
+        faces = sum(c.is_face for c in cards)
+        if faces < rule.min_face_cards:
+            raise ValueError(
+                f"options['cards']: rule {rule.name!r} needs at least {rule.min_face_cards} "
+                f"face card(s), got {faces}"
+            )
+        if self._sampler.solution(cards) is None:
+            values = [rule.value_of(c.rank) for c in cards]
+            raise ValueError(
+                f"options['cards']: {[c.code for c in cards]} (values {values}) cannot reach "
+                f"{rule.target} under rule {rule.name!r}"
+            )
+        return cards
+
+    def _start(self, cards: tuple[Card, ...]) -> None:
+        rule = self.rule
+        self._cards = cards
+        self._ranks = [c.rank for c in cards]
+        self._numbers = [rule.value_of(r) for r in self._ranks]
+        self._solution = self._sampler.solution(cards) or ""
+        self._prompt = text_prompt(rule, self._ranks)
+        self._observation = self._prompt
+        self._attempts = 0
+        self._done = False
+
+    def step(self, action: str) -> tuple[str, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Judge one answer; see the class docstring for rewards and episode end."""
+        if self._done:
+            raise RuntimeError("the episode is over (or never started): call reset() first")
+        verdict: Verdict = self._verifier.judge(action, self._numbers)
+        self._attempts += 1
+        terminated = verdict.is_success
+        truncated = not terminated and self._attempts >= self.max_attempts
+        reward = verdict.reward + (self.rewards["exhausted"] if truncated else 0.0)
+        self._done = terminated or truncated
+        self._observation = self._prompt + feedback_text(
+            self._attempts, self.max_attempts, verdict.category, verdict.message
+        )
+        info = self._info()
+        info["verdict"] = verdict.category
+        info["feedback"] = verdict.message
+        info["is_success"] = terminated
+        return self._observation, reward, terminated, truncated, info
+
+    def _info(self) -> dict[str, Any]:
+        return {
+            "cards": [c.code for c in self._cards],
+            "numbers": list(self._numbers),
+            "target": self.rule.target,
+            "rule": self.rule.name,
+            "attempts_left": self.max_attempts - self._attempts,
+            "solution": self._solution,
+        }
+
+    # ------------------------------------------------------------------ helpers
+    def expert_action(self) -> str:
+        """A correct answer for the current hand, in the paper's answer shape."""
+        if not self._cards:
+            raise RuntimeError("call reset() first")
+        return json.dumps(
+            {
+                "cards": list(self._ranks),
+                "number": list(self._numbers),
+                "formula": f"{self._solution}={self.rule.target}",
+            }
+        )
+
+    def render(self) -> str | None:  # type: ignore[override]
+        """``"ansi"``: the current prompt text; ``None`` without a render mode."""
+        if self.render_mode == "ansi":
+            return self._observation
+        return None
+
+    @property
+    def cards(self) -> tuple[Card, ...]:
+        """The current hand."""
+        return self._cards
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The sampler is a cached, seed-independent table: rebuild it instead of pickling it.
+        state = self.__dict__.copy()
+        state.pop("_sampler", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._sampler = hand_sampler(self.rule, self.suits)
+

@@ -1,0 +1,70 @@
+"""Gymnasium ids of GeneralPoints: the paper's splits as presets.
+
+Registered when ``cardenvs`` is imported (Gymnasium 1.x has no plugin loading):
+``import cardenvs`` or ``gym.register_envs(cardenvs)``, or name the module in the
+id: ``gym.make("cardenvs:cardenvs/GeneralPoints-v0")``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+
+__all__ = ["PRESETS", "Preset", "oodgym_presets", "register_presets"]
+
+ENTRY_POINT = "cardenvs.env:GeneralPointsEnv"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One registered id.
+
+    Attributes:
+        id: The Gymnasium id.
+        description: One line for listings.
+        split: ``"in-distribution"``, ``"rule-ood"`` or ``"visual-ood"``.
+        kwargs: Constructor arguments (plain data).
+    """
+
+    id: str
+    description: str
+    split: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+PRESETS: tuple[Preset, ...] = (
+    Preset(
+        "cardenvs/GeneralPoints-v0",
+        "GeneralPoints, text: J/Q/K = 10, black suits (paper GP-L training split)",
+        "in-distribution",
+        {"rule": "face-10", "suits": "black", "observation": "text"},
+    ),
+    Preset(
+        "cardenvs/GeneralPoints-RuleOOD-v0",
+        "GeneralPoints, text: J/Q/K = 11/12/13, one face card or more, black suits (rule OOD)",
+        "rule-ood",
+        {"rule": "face-11-12-13", "suits": "black", "observation": "text"},
+    ),
+)
+
+
+def register_presets() -> None:
+    """Register every preset (idempotent)."""
+    for preset in PRESETS:
+        if preset.id not in gym.registry:
+            gym.register(
+                id=preset.id,
+                entry_point=ENTRY_POINT,
+                kwargs=dict(preset.kwargs),
+                disable_env_checker=False,
+            )
+
+
+def oodgym_presets() -> list[dict[str, Any]]:
+    """Presets as plain dicts, read by the ``oodgym`` command (entry-point protocol)."""
+    return [
+        {"id": p.id, "description": p.description, "split": p.split, "kwargs": dict(p.kwargs)}
+        for p in PRESETS
+    ]

@@ -1,0 +1,366 @@
+"""Table scenes: cards laid out on a (textured) table, rendered to an RGB array.
+
+A :class:`TableScene` is plain, frozen data (sizes and positions as fractions of
+the image), so visual variants can transform it before rendering.
+:func:`render_table` composites cached card sprites onto a cached background
+with NumPy; an unrotated, unoccluded card takes a fast path that copies its
+opaque rows directly.
+
+Example:
+    >>> from cardenvs.render.table import default_scene, render_table
+    >>> image = render_table(default_scene(["AS", "10C", "QS", "7C"], size=336))
+    >>> image.shape, image.dtype.name, image.flags.c_contiguous
+    ((336, 336, 3), 'uint8', True)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from cardenvs.render.sprites import (
+    MAX_SPRITE_WIDTH,
+    MIN_SPRITE_WIDTH,
+    card_sprite,
+    parse_card,
+)
+from cardenvs.render.styles import CardStyle, get_card_style
+
+__all__ = [
+    "DEFAULT_BACKGROUND",
+    "MAX_CARDS",
+    "MAX_IMAGE_SIZE",
+    "MIN_IMAGE_SIZE",
+    "TEXTURES",
+    "CardPlacement",
+    "Occlusion",
+    "TableScene",
+    "check_image_size",
+    "default_scene",
+    "render_table",
+]
+
+#: Allowed image sizes (pixels, inclusive).
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 224, 1200
+#: Most cards :func:`default_scene` lays out.
+MAX_CARDS = 6
+#: Table colour of the reference environment.
+DEFAULT_BACKGROUND: tuple[int, int, int] = (0x35, 0x65, 0x4D)
+#: Table textures: ``plain`` (flat colour), ``felt`` (fine fibres and mottling),
+#: ``wood`` (grain stripes). Textures modulate the brightness of the background colour.
+TEXTURES = ("plain", "felt", "wood")
+
+_TEXTURE_SEED = 20240917  # fixed: a texture depends only on the image size
+_CARD_WIDTH = 0.21  # card width, fraction of the image, for up to 4 cards
+_CARD_GAP = 0.12  # gap between cards, fraction of the card width
+_ROW_WIDTH = 0.92  # most of the image width a row of cards may take
+
+
+def check_image_size(size: object) -> int:
+    """Return ``size`` if it is an allowed image size.
+
+    Raises:
+        ValueError: if ``size`` is not an int in [``MIN_IMAGE_SIZE``, ``MAX_IMAGE_SIZE``].
+    """
+    if (
+        isinstance(size, bool)
+        or not isinstance(size, (int, np.integer))
+        or not MIN_IMAGE_SIZE <= size <= MAX_IMAGE_SIZE
+    ):
+        raise ValueError(
+            f"image_size must be an int in [{MIN_IMAGE_SIZE}, {MAX_IMAGE_SIZE}] (pixels), "
+            f"got {size!r}"
+        )
+    return int(size)
+
+
+def _check_finite(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return number
+
+
+@dataclass(frozen=True)
+class Occlusion:
+    """A flat grey rectangle drawn over a card, in fractions of the card size.
+
+    The rectangle moves and rotates with its card.
+
+    Attributes:
+        x0: Left edge, fraction of the card width.
+        y0: Top edge, fraction of the card height.
+        x1: Right edge (> x0).
+        y1: Bottom edge (> y0).
+        grey: Grey level 0..255.
+    """
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    grey: int = 128
+
+    def __post_init__(self) -> None:
+        for name in ("x0", "y0", "x1", "y1"):
+            value = _check_finite(f"Occlusion.{name}", getattr(self, name))
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"Occlusion.{name} must be in [0, 1], got {value!r}")
+        if not (self.x0 < self.x1 and self.y0 < self.y1):
+            raise ValueError(f"Occlusion needs x0 < x1 and y0 < y1, got {self!r}")
+        if isinstance(self.grey, bool) or not isinstance(self.grey, int) or not 0 <= self.grey <= 255:
+            raise ValueError(f"Occlusion.grey must be an int in [0, 255], got {self.grey!r}")
+
+
+@dataclass(frozen=True)
+class CardPlacement:
+    """Where and how one card is drawn.
+
+    Attributes:
+        code: Card code, e.g. ``"10H"``.
+        center_x: Card centre, fraction of the image width (may leave [0, 1]).
+        center_y: Card centre, fraction of the image height.
+        width: Card width, fraction of the image width (height is 1.4 times the width).
+        angle: Counter-clockwise rotation in degrees; 0 takes the fast path.
+        occlusion: Optional grey rectangle over the card.
+    """
+
+    code: str
+    center_x: float
+    center_y: float
+    width: float
+    angle: float = 0.0
+    occlusion: Occlusion | None = None
+
+    def __post_init__(self) -> None:
+        parse_card(self.code)
+        _check_finite("CardPlacement.center_x", self.center_x)
+        _check_finite("CardPlacement.center_y", self.center_y)
+        _check_finite("CardPlacement.angle", self.angle)
+        width = _check_finite("CardPlacement.width", self.width)
+        if not 0.0 < width <= 1.0:
+            raise ValueError(f"CardPlacement.width must be in (0, 1], got {self.width!r}")
+        if self.occlusion is not None and not isinstance(self.occlusion, Occlusion):
+            raise ValueError(f"CardPlacement.occlusion must be an Occlusion or None, got {self.occlusion!r}")
+
+
+@dataclass(frozen=True)
+class TableScene:
+    """Everything needed to render one observation.
+
+    Attributes:
+        size: Image width and height in pixels, in [224, 1200].
+        cards: Cards, drawn in order (later cards on top).
+        background: Table colour (RGB).
+        style: Card style name (see ``cardenvs.render.styles.CARD_STYLES``).
+        texture: Table texture, one of :data:`TEXTURES`.
+    """
+
+    size: int
+    cards: tuple[CardPlacement, ...]
+    background: tuple[int, int, int] = DEFAULT_BACKGROUND
+    style: str = "classic"
+    texture: str = "plain"
+
+    def __post_init__(self) -> None:
+        check_image_size(self.size)
+        if not isinstance(self.cards, tuple) or not all(
+            isinstance(card, CardPlacement) for card in self.cards
+        ):
+            raise ValueError(f"TableScene.cards must be a tuple of CardPlacement, got {self.cards!r}")
+        bg = self.background
+        if (
+            not isinstance(bg, tuple)
+            or len(bg) != 3
+            or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in bg)
+        ):
+            raise ValueError(f"TableScene.background must be an (r, g, b) tuple of ints 0..255, got {bg!r}")
+        get_card_style(self.style)
+        if self.texture not in TEXTURES:
+            raise ValueError(
+                f"TableScene.texture must be one of {', '.join(TEXTURES)}, got {self.texture!r}"
+            )
+
+
+def default_scene(codes: Sequence[str], size: int = 512, style: str = "classic") -> TableScene:
+    """Lay out 1 to 6 cards side by side, centred on a plain green table.
+
+    Up to four cards are 21 % of the image width each; more cards shrink so that
+    the row keeps a margin on both sides.
+
+    Raises:
+        ValueError: for a bad size, an invalid code or a number of cards outside 1..6.
+    """
+    check_image_size(size)
+    if isinstance(codes, str):
+        raise ValueError(f"codes must be a sequence of card codes, not a string: {codes!r}")
+    codes = tuple(codes)
+    if not 1 <= len(codes) <= MAX_CARDS:
+        raise ValueError(f"codes must hold 1 to {MAX_CARDS} cards, got {len(codes)}")
+    n = len(codes)
+    width = min(_CARD_WIDTH, _ROW_WIDTH / (n + (n - 1) * _CARD_GAP))
+    pitch = width * (1.0 + _CARD_GAP)
+    first = 0.5 - pitch * (n - 1) / 2
+    cards = tuple(CardPlacement(code, first + i * pitch, 0.5, width) for i, code in enumerate(codes))
+    return TableScene(size=size, cards=cards, style=style)
+
+
+# --------------------------------------------------------------------------- background
+def _blurred_noise(rng: np.random.Generator, shape: tuple[int, int], radius: float) -> np.ndarray:
+    """Zero-mean, unit-std noise smoothed with a Gaussian of ``radius`` pixels."""
+    noise = rng.standard_normal(shape).astype(np.float32)
+    if radius > 0:
+        lo, hi = float(noise.min()), float(noise.max())
+        grey = Image.fromarray(((noise - lo) * (255.0 / (hi - lo))).astype(np.uint8))
+        noise = np.asarray(grey.filter(ImageFilter.GaussianBlur(radius)), dtype=np.float32)
+    noise -= noise.mean()
+    std = float(noise.std())
+    return noise / std if std > 0 else noise
+
+
+@functools.lru_cache(maxsize=8)
+def _texture_map(size: int, texture: str) -> np.ndarray:
+    """Brightness multiplier (size, size, 1) float32 around 1, read-only."""
+    rng = np.random.default_rng(_TEXTURE_SEED)
+    if texture == "felt":
+        fibres = _blurred_noise(rng, (size, size), 0.6)
+        mottling = _blurred_noise(rng, (size, size), size / 40)
+        gain = 1.0 + 0.045 * fibres + 0.05 * mottling
+    elif texture == "wood":
+        y = np.arange(size, dtype=np.float32)[:, None] / size
+        warp = _blurred_noise(rng, (size, size), size / 25)
+        fibres = _blurred_noise(rng, (size, max(2, size // 8)), 0.8)
+        fibres_full = np.asarray(
+            Image.fromarray(fibres).resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32
+        )
+        rings = np.sin(2 * np.pi * (y * 9.0 + 0.12 * warp))
+        gain = 1.0 + 0.08 * rings + 0.05 * np.sign(rings) * np.abs(rings) ** 6 + 0.035 * fibres_full
+    else:
+        gain = np.ones((size, size), dtype=np.float32)
+    result = np.ascontiguousarray(gain[:, :, None], dtype=np.float32)
+    result.flags.writeable = False
+    return result
+
+
+@functools.lru_cache(maxsize=16)
+def _background(size: int, color: tuple[int, int, int], texture: str) -> np.ndarray:
+    """Cached, read-only (size, size, 3) uint8 table image."""
+    base = np.asarray(color, dtype=np.float32)
+    if texture == "plain":
+        image = np.empty((size, size, 3), dtype=np.uint8)
+        image[:] = np.asarray(color, dtype=np.uint8)
+    else:
+        image = np.clip(_texture_map(size, texture) * base + 0.5, 0, 255).astype(np.uint8)
+    image.flags.writeable = False
+    return image
+
+
+# --------------------------------------------------------------------------- sprites
+class _Prepared:
+    """A sprite ready to composite: opaque rows are copied, the rest blended."""
+
+    __slots__ = ("alpha_inv", "height", "opaque", "premul", "rgb", "width")
+
+    def __init__(self, rgba: np.ndarray):
+        self.height, self.width = rgba.shape[:2]
+        alpha = rgba[:, :, 3]
+        self.rgb = np.ascontiguousarray(rgba[:, :, :3])
+        full_rows = np.flatnonzero((alpha == 255).all(axis=1))
+        # The largest block of fully opaque rows (a card's straight middle section).
+        if full_rows.size:
+            breaks = np.flatnonzero(np.diff(full_rows) != 1)
+            starts = np.concatenate(([0], breaks + 1))
+            ends = np.concatenate((breaks, [full_rows.size - 1]))
+            best = int(np.argmax(ends - starts))
+            self.opaque = (int(full_rows[starts[best]]), int(full_rows[ends[best]]) + 1)
+        else:
+            self.opaque = (0, 0)
+        a16 = alpha.astype(np.uint16)[:, :, None]
+        self.premul = self.rgb.astype(np.uint16) * a16
+        self.alpha_inv = 255 - a16
+        for array in (self.rgb, self.premul, self.alpha_inv):
+            array.flags.writeable = False
+
+
+@functools.lru_cache(maxsize=1024)
+def _prepared(code: str, style: CardStyle, width: int) -> _Prepared:
+    return _Prepared(card_sprite(code, style, width))
+
+
+def _sprite_with_extras(card: CardPlacement, style: CardStyle, width: int) -> _Prepared:
+    """Sprite with its occlusion drawn and rotation applied (not cached)."""
+    rgba = card_sprite(card.code, style, width)
+    occ = card.occlusion
+    if occ is not None:
+        rgba = rgba.copy()
+        h, w = rgba.shape[:2]
+        x0, x1 = round(occ.x0 * w), round(occ.x1 * w)
+        y0, y1 = round(occ.y0 * h), round(occ.y1 * h)
+        region = rgba[y0:y1, x0:x1]
+        visible = region[:, :, 3] > 0
+        region[:, :, :3][visible] = occ.grey
+    if card.angle % 360.0 != 0.0:
+        border = style.border
+        image = Image.fromarray(rgba, "RGBA").rotate(
+            card.angle,
+            resample=Image.Resampling.BICUBIC,
+            expand=True,
+            fillcolor=(*border, 0),
+        )
+        rgba = np.asarray(image)
+    return _Prepared(rgba)
+
+
+def _composite(out: np.ndarray, sprite: _Prepared, top: int, left: int) -> None:
+    """Blend ``sprite`` into ``out`` with its top-left corner at (top, left); clips."""
+    size_y, size_x = out.shape[:2]
+    x0, x1 = max(left, 0), min(left + sprite.width, size_x)
+    if x0 >= x1:
+        return
+    sx0, sx1 = x0 - left, x1 - left
+    o0, o1 = sprite.opaque
+    # Row bands in sprite coordinates: blend above, copy the opaque middle, blend below.
+    for r0, r1, opaque in ((0, o0, False), (o0, o1, True), (o1, sprite.height, False)):
+        y0, y1 = max(top + r0, 0), min(top + r1, size_y)
+        if y0 >= y1:
+            continue
+        s0, s1 = y0 - top, y1 - top
+        target = out[y0:y1, x0:x1]
+        if opaque:
+            target[...] = sprite.rgb[s0:s1, sx0:sx1]
+        else:
+            mixed = target * sprite.alpha_inv[s0:s1, sx0:sx1]
+            mixed += sprite.premul[s0:s1, sx0:sx1]
+            mixed += 127
+            mixed //= 255
+            target[...] = mixed
+
+
+def render_table(scene: TableScene) -> np.ndarray:
+    """Render a scene to a new C-contiguous ``uint8`` array of shape (size, size, 3).
+
+    Cards partly outside the image are clipped. Cached backgrounds and sprites
+    are never modified.
+    """
+    size = scene.size
+    style = get_card_style(scene.style)
+    out = _background(size, scene.background, scene.texture).copy()
+    for card in scene.cards:
+        width = min(max(round(card.width * size), MIN_SPRITE_WIDTH), MAX_SPRITE_WIDTH)
+        if card.angle % 360.0 == 0.0 and card.occlusion is None:
+            sprite = _prepared(card.code, style, width)
+        else:
+            sprite = _sprite_with_extras(card, style, width)
+        # Centre of the unrotated card; rotation with expand=True keeps the centre.
+        cx, cy = card.center_x * size, card.center_y * size
+        top = round(cy - sprite.height / 2)
+        left = round(cx - sprite.width / 2)
+        _composite(out, sprite, top, left)
+    return out

@@ -1,0 +1,350 @@
+"""Judging one attempt: response text -> :class:`Verdict` (category, reward, message).
+
+Categories, checked in this order (the first that applies wins, so each
+attempt gets exactly one verdict):
+
+==================== ======= ===========================================================
+category             reward  when
+==================== ======= ===========================================================
+``wrong_recognition`` -1.5   image mode: the reported ``cards`` differ from the dealt ones
+``illegal_formula``   -3     no formula, not a string, cannot be parsed, banned operator,
+                             too long or too deep, division by zero
+``wrong_numbers``     -2     a number that is not a card's, a card's number used twice,
+                             a card left out, digits of two cards glued together ("12")
+``wrong_value``       -1     legal, exactly the dealt numbers, but not the target (or a
+                             false ``= N`` claim)
+``correct``           +5     exactly the dealt numbers, value equals the target; confirmed
+                             by sympy from the parse tree
+==================== ======= ===========================================================
+
+Rewards are the paper's values and can be overridden per category; ``exhausted``
+(default 0) is added to the last failed attempt of an episode (the reference
+code used -1 there, on top of the attempt's own penalty).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Final
+
+from oodgym.responses import MAX_RESPONSE_CHARS, Extraction, extract_fields
+from oodgym.textspace import ascii_safe
+
+from cardenvs.cards import RANKS, rank_from_name
+from cardenvs.expression import ExpressionError, evaluate, parse, to_sympy
+from cardenvs.rules import Rule
+
+__all__ = [
+    "ANSWER_KEYS",
+    "CATEGORIES",
+    "DEFAULT_REWARDS",
+    "Verdict",
+    "Verifier",
+    "looks_like_formula",
+    "resolve_rewards",
+]
+
+CATEGORIES: Final = (
+    "correct",
+    "wrong_value",
+    "wrong_numbers",
+    "illegal_formula",
+    "wrong_recognition",
+)
+DEFAULT_REWARDS: Final[Mapping[str, float]] = {
+    "correct": 5.0,
+    "wrong_value": -1.0,
+    "wrong_numbers": -2.0,
+    "illegal_formula": -3.0,
+    "wrong_recognition": -1.5,
+    "exhausted": 0.0,
+}
+#: Keys of the paper's answer shape.
+ANSWER_KEYS: Final = ("cards", "number", "formula")
+
+_RANK_ORDER: Final = list(RANKS)
+_FORMULA_CHARS: Final = frozenset("0123456789+-*/()= \t×÷−–·")  # noqa: RUF001
+
+
+def looks_like_formula(line: str) -> bool:
+    """True for a bare line made only of numbers, operators, parentheses and ``=``."""
+    if len(line) > 512 or not set(line) <= _FORMULA_CHARS:
+        return False
+    return any(c.isdigit() for c in line) and any(c in "+-*/×÷−–·" for c in line)  # noqa: RUF001
+
+
+def resolve_rewards(rewards: Mapping[str, float] | None) -> dict[str, float]:
+    """Defaults overridden by ``rewards``.
+
+    Raises:
+        ValueError: naming an unknown category or a non-numeric reward.
+    """
+    merged = dict(DEFAULT_REWARDS)
+    if rewards is None:
+        return merged
+    if not isinstance(rewards, Mapping):
+        raise ValueError(f"rewards must be a mapping of category -> float, got {rewards!r}")
+    for key, value in rewards.items():
+        if key not in DEFAULT_REWARDS:
+            raise ValueError(f"rewards: unknown category {key!r}; allowed: {list(DEFAULT_REWARDS)}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"rewards[{key!r}] must be a number, got {value!r}")
+        merged[key] = float(value)
+    return merged
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The judgement of one attempt.
+
+    Attributes:
+        category: One of :data:`CATEGORIES`.
+        reward: The reward for this category.
+        message: A specific, ASCII-only explanation shown to the model.
+        formula: The formula that was judged, if one was found.
+        value: Its exact value as text (``"24"``, ``"47/2"``), if it was evaluated.
+    """
+
+    category: str
+    reward: float
+    message: str
+    formula: str | None = None
+    value: str | None = None
+
+    @property
+    def is_success(self) -> bool:
+        """True for ``correct``."""
+        return self.category == "correct"
+
+
+def _show(value: Fraction) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else f"a number with {len(str(value.numerator))} digits"
+
+
+def _list(values: Sequence[Any]) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+def _glued_parts(literal: int, available: Counter[int]) -> list[int] | None:
+    """Split ``literal``'s digits into 2+ available card numbers, if possible."""
+    digits = str(literal)
+
+    def split(rest: str, pool: Counter[int]) -> list[int] | None:
+        if not rest:
+            return []
+        for end in range(1, len(rest) + 1):
+            head = rest[:end]
+            if len(head) > 1 and head[0] == "0":
+                break
+            value = int(head)
+            if pool[value] > 0:
+                pool[value] -= 1
+                tail = split(rest[end:], pool)
+                pool[value] += 1
+                if tail is not None:
+                    return [value, *tail]
+        return None
+
+    if len(digits) < 2 or len(digits) > 12:
+        return None
+    parts = split(digits, Counter(available))
+    return parts if parts is not None and len(parts) >= 2 else None
+
+
+class Verifier:
+    """Judges attempts for one rule.
+
+    Args:
+        rule: The active rule (target, operators).
+        rewards: Per-category overrides of :data:`DEFAULT_REWARDS`.
+    """
+
+    def __init__(self, rule: Rule, rewards: Mapping[str, float] | None = None) -> None:
+        self.rule = rule
+        self.rewards = resolve_rewards(rewards)
+
+    def _verdict(self, category: str, message: str, **extra: Any) -> Verdict:
+        return Verdict(category, self.rewards[category], message, **extra)
+
+    def extract(self, response: str) -> Extraction:
+        """The answer fields of a raw response (never raises for a ``str``)."""
+        return extract_fields(
+            response, ANSWER_KEYS, bare_key="formula", is_bare=looks_like_formula
+        )
+
+    def judge(
+        self,
+        response: str,
+        numbers: Sequence[int],
+        *,
+        ranks: Sequence[str] | None = None,
+    ) -> Verdict:
+        """Judge a raw model response.
+
+        Args:
+            response: The model's text.
+            numbers: The values of the dealt cards.
+            ranks: The dealt ranks, to check the reported ``cards`` (image mode);
+                ``None`` skips the recognition check.
+
+        Raises:
+            TypeError: if ``response`` is not a ``str``.
+        """
+        fields = self.extract(response)
+        if fields.form == "too-long":
+            return self._verdict(
+                "illegal_formula",
+                f"The response has {fields.length} characters; the limit is "
+                f"{MAX_RESPONSE_CHARS}. Answer briefly with the JSON object.",
+            )
+        if ranks is not None:
+            recognition = self._check_recognition(fields, ranks)
+            if recognition is not None:
+                return recognition
+        if "formula" not in fields.fields:
+            return self._verdict(
+                "illegal_formula",
+                'No formula found. Answer with a JSON object such as {"cards": ["A", "2", "3", '
+                '"4"], "number": [1, 2, 3, 4], "formula": "(1+2+3)*4=24"}.',
+            )
+        return self.judge_formula(fields.fields["formula"], numbers)
+
+    def judge_formula(self, formula: object, numbers: Sequence[int]) -> Verdict:
+        """Judge a formula field (any JSON value) against the dealt card values."""
+        if formula is None:
+            return self._verdict(
+                "illegal_formula", 'The formula is null; give it as a string such as "(1+2+3)*4".'
+            )
+        if not isinstance(formula, str):
+            kind = {bool: "a boolean", int: "a number", float: "a number", list: "a list"}.get(
+                type(formula), "an object"
+            )
+            shown = ascii_safe(repr(formula), 30) if isinstance(formula, (int, float)) else ""
+            detail = f" ({shown})" if shown else ""
+            return self._verdict(
+                "illegal_formula",
+                f"The formula must be a string, got {kind}{detail}; write it like \"(1+2+3)*4\".",
+            )
+        try:
+            expression = parse(formula, operators=self.rule.operators)
+            value = evaluate(expression.root)
+        except ExpressionError as err:
+            return self._verdict("illegal_formula", f"Illegal formula: {err}.", formula=formula)
+
+        problem = self._numbers_problem(expression.numbers, numbers)
+        if problem is not None:
+            return self._verdict("wrong_numbers", problem, formula=formula, value=str(value))
+
+        target = self.rule.target
+        if value != target:
+            return self._verdict(
+                "wrong_value",
+                f"The formula uses your cards correctly but evaluates to {_show(value)}, "
+                f"not {target}.",
+                formula=formula,
+                value=str(value),
+            )
+        if expression.claimed is not None and expression.claimed != target:
+            return self._verdict(
+                "wrong_value",
+                f"The formula evaluates to {target}, but it claims = {expression.claimed}.",
+                formula=formula,
+                value=str(value),
+            )
+        if not self._sympy_confirms(expression.root):
+            # Cannot happen unless the exact evaluator is wrong; never reward it.
+            warnings.warn(
+                f"sympy disagrees with the exact evaluator on {formula!r}; not rewarded",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return self._verdict(
+                "wrong_value",
+                "The formula could not be confirmed by the symbolic check.",
+                formula=formula,
+                value=str(value),
+            )
+        return self._verdict(
+            "correct", f"Correct: the formula reaches {target}.", formula=formula, value=str(value)
+        )
+
+    def _sympy_confirms(self, root: Any) -> bool:
+        import sympy
+
+        return bool(to_sympy(root) == sympy.Integer(self.rule.target))
+
+    @staticmethod
+    def _numbers_problem(used: Sequence[int], dealt: Sequence[int]) -> str | None:
+        used_count = Counter(used)
+        dealt_count = Counter(dealt)
+        if used_count == dealt_count:
+            return None
+        cards = _list(dealt)
+        for literal in used:
+            if literal not in dealt_count:
+                parts = _glued_parts(literal, dealt_count)
+                if parts is not None:
+                    joined = " and ".join(map(str, parts))
+                    return (
+                        f"{literal} is not one of your cards {cards}: digits of different cards "
+                        f"cannot be joined ({literal} is {joined} written together)."
+                    )
+                return f"{literal} is not one of your cards {cards}."
+        for value, count in sorted(used_count.items()):
+            have = dealt_count[value]
+            if count > have:
+                times = "once" if have == 1 else f"{have} times"
+                return (
+                    f"{value} is used {count} times but your cards {cards} have it only {times}; "
+                    "each card is used exactly once."
+                )
+        missing = sorted((dealt_count - used_count).elements())
+        return (
+            f"The formula does not use {_list(missing)}; every card ({cards}) "
+            "must be used exactly once."
+        )
+
+    def _check_recognition(self, fields: Extraction, ranks: Sequence[str]) -> Verdict | None:
+        reported = fields.fields.get("cards")
+        if reported is None:
+            return self._verdict(
+                "wrong_recognition",
+                'The answer has no "cards" field: report the cards you see, e.g. '
+                '"cards": ["Q", "10", "A", "3"].',
+            )
+        if isinstance(reported, str):
+            reported = [p for p in reported.replace(",", " ").split() if p]
+        if not isinstance(reported, list):
+            return self._verdict(
+                "wrong_recognition", '"cards" must be a list of card names such as ["Q", "10"].'
+            )
+        seen: list[str] = []
+        for item in reported:
+            rank = rank_from_name(str(item)) if isinstance(item, (str, int)) else None
+            if rank is None or isinstance(item, bool):
+                return self._verdict(
+                    "wrong_recognition",
+                    f"'{ascii_safe(str(item), 20)}' is not a card name; use A, 2-10, J, Q or K.",
+                )
+            seen.append(rank)
+        dealt = Counter(ranks)
+        got = Counter(seen)
+        if got == dealt:
+            return None
+        # Name what was misread, never the true cards: that would give the answer away.
+        misread = sorted((got - dealt).elements(), key=_RANK_ORDER.index)
+        if misread:
+            verb = "is" if len(misread) == 1 else "are"
+            detail = f"{_list(misread)} {verb} not on the table as you reported"
+        else:
+            detail = "some cards on the table are missing from your list"
+        return self._verdict(
+            "wrong_recognition",
+            f"Wrong cards: {detail} (you reported {len(seen)} cards; {len(ranks)} are shown). "
+            "Look at the image again.",
+        )

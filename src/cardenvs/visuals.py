@@ -1,0 +1,561 @@
+"""Visual variants: distribution shifts applied to rendered card tables.
+
+A :class:`VisualVariant` transforms the :class:`~cardenvs.render.table.TableScene`
+before rendering (:meth:`~VisualVariant.scene`) and/or the rendered image after it
+(:meth:`~VisualVariant.image`). Both methods take all their randomness from the
+``rng`` they are given and draw a fixed number of values per call, so an
+observation is a deterministic function of the dealt cards, the variants and
+the generator state.
+
+Variants are selected with plain data, through the :data:`VISUALS` registry:
+
+* ``"rotate"``: a built-in name with default parameters;
+* ``{"name": "noise", "sigma": 5}``: a name plus keyword parameters;
+* ``"my_package.variants:Sepia"``: an importable class or instance.
+
+Built-in variants: ``card-style``, ``rotate``, ``jitter``, ``background``,
+``noise``, ``blur``, ``jpeg``, ``occlusion`` and ``scale-shift``.
+
+Example:
+    >>> import numpy as np
+    >>> from cardenvs.visuals import render_observation, resolve_visuals
+    >>> variants = resolve_visuals(["rotate", {"name": "noise", "sigma": 5}])
+    >>> image = render_observation(
+    ...     ["AS", "10C", "QS", "7C"], size=336, variants=variants, rng=np.random.default_rng(0)
+    ... )
+    >>> image.shape, image.dtype.name
+    ((336, 336, 3), 'uint8')
+"""
+
+from __future__ import annotations
+
+import colorsys
+import dataclasses
+import io
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from cardenvs.render.sprites import INDEX_BOX
+from cardenvs.render.styles import CARD_STYLES, get_card_style
+from cardenvs.render.table import (
+    TEXTURES,
+    Occlusion,
+    TableScene,
+    check_image_size,
+    default_scene,
+    render_table,
+)
+from oodgym.registry import Registry
+
+__all__ = [
+    "VISUALS",
+    "BackgroundVariant",
+    "BlurVariant",
+    "CardStyleVariant",
+    "JitterVariant",
+    "JpegVariant",
+    "NoiseVariant",
+    "OcclusionVariant",
+    "RotateVariant",
+    "ScaleShiftVariant",
+    "VisualVariant",
+    "register_visual",
+    "render_observation",
+    "resolve_visuals",
+    "visual_variants",
+]
+
+class VisualVariant:
+    """Base class: override scene() and/or image(); both must be deterministic given rng.
+
+    Subclasses must not modify their inputs (scenes are frozen; images may be
+    shared with caches): return a new scene or a new array instead.
+    """
+
+    name: str = "identity"
+
+    def scene(self, scene: TableScene, rng: np.random.Generator) -> TableScene:
+        """Return the scene to render (default: unchanged)."""
+        return scene
+
+    def image(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Return the observation image (default: unchanged)."""
+        return image
+
+    def spec(self) -> dict[str, Any]:
+        """Return a plain-data spec (``{"name": ..., **params}``) that recreates this variant.
+
+        Dataclass variants list their fields; other variants only their name.
+        """
+        params: dict[str, Any] = {}
+        if dataclasses.is_dataclass(self):
+            params = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {"name": self.name, **params}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+#: Registry of visual variants (names to classes or instances).
+VISUALS: Registry[VisualVariant] = Registry("visual variant", value_type=VisualVariant)
+
+
+def register_visual(
+    name: str,
+    variant: VisualVariant | Callable[..., VisualVariant],
+    *,
+    description: str = "",
+    overwrite: bool = False,
+) -> VisualVariant | Callable[..., VisualVariant]:
+    """Register a visual variant instance or factory (usually a class) under ``name``.
+
+    Args:
+        name: Name used in specs, e.g. ``"sepia"``.
+        variant: A :class:`VisualVariant` instance, or a callable taking keyword
+            parameters and returning one.
+        description: One line for listings; defaults to the first docstring line.
+        overwrite: Replace an existing entry of the same name.
+
+    Returns:
+        ``variant`` unchanged (so this can be used on a class definition).
+
+    Raises:
+        ValueError: for a bad or taken name.
+        TypeError: if ``variant`` is neither a variant nor callable.
+    """
+    return VISUALS.register(name, variant, description=description, overwrite=overwrite)
+
+
+def visual_variants() -> list[str]:
+    """Names of the registered visual variants, in registration order."""
+    return VISUALS.names()
+
+
+def resolve_visuals(
+    specs: Sequence[str | Mapping[str, Any] | VisualVariant]
+    | str
+    | Mapping[str, Any]
+    | VisualVariant
+    | None,
+) -> tuple[VisualVariant, ...]:
+    """Turn visual-variant specs into variant instances.
+
+    Args:
+        specs: ``None`` (no variants), a sequence of specs, or a single spec. A spec is
+            a registered name, a mapping ``{"name": ..., **params}``, a
+            ``"package.module:Class"`` path or a :class:`VisualVariant`.
+
+    Returns:
+        The variants, in order.
+
+    Raises:
+        ValueError: for unknown names or bad parameters (the message names ``visuals``).
+        TypeError: for specs of the wrong shape.
+    """
+    if specs is None:
+        return ()
+    if isinstance(specs, (str, Mapping, VisualVariant)):
+        specs = [specs]
+    if not isinstance(specs, Sequence):
+        raise TypeError(f"visuals must be a sequence of specs or None, got {type(specs).__name__}")
+    return tuple(VISUALS.resolve(spec, argument="visuals") for spec in specs)
+
+
+def render_observation(
+    codes: Sequence[str],
+    *,
+    size: int,
+    style: str = "classic",
+    variants: Sequence[str | Mapping[str, Any] | VisualVariant] = (),
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Render dealt cards as an observation image, applying visual variants.
+
+    Steps: :func:`~cardenvs.render.table.default_scene`, then every variant's
+    ``scene`` in order, :func:`~cardenvs.render.table.render_table`, then every
+    variant's ``image`` in order.
+
+    Args:
+        codes: Card codes, e.g. ``["AS", "10C", "QS", "7C"]``.
+        size: Image width and height in pixels, in [224, 1200].
+        style: Card style name before variants.
+        variants: Variants or specs (resolved with :func:`resolve_visuals`).
+        rng: Source of all randomness.
+
+    Returns:
+        A new C-contiguous ``uint8`` array of shape (size, size, 3).
+
+    Raises:
+        ValueError: for bad sizes, codes, styles or specs.
+        TypeError: if a variant returns the wrong kind of value.
+    """
+    check_image_size(size)
+    resolved = resolve_visuals(variants)
+    scene = default_scene(codes, size, style)
+    for variant in resolved:
+        scene = variant.scene(scene, rng)
+        if not isinstance(scene, TableScene) or scene.size != size:
+            raise TypeError(
+                f"visual variant {variant.name!r}: scene() must return a TableScene of size "
+                f"{size}, got {scene!r}"
+            )
+    image = render_table(scene)
+    for variant in resolved:
+        image = variant.image(image, rng)
+        if (
+            not isinstance(image, np.ndarray)
+            or image.dtype != np.uint8
+            or image.shape != (size, size, 3)
+        ):
+            raise TypeError(
+                f"visual variant {variant.name!r}: image() must return a uint8 array of shape "
+                f"{(size, size, 3)}, got {getattr(image, 'dtype', type(image).__name__)} "
+                f"{getattr(image, 'shape', '')}"
+            )
+    return np.ascontiguousarray(image)
+
+
+# --------------------------------------------------------------------------- validation
+def _number(
+    variant: str,
+    param: str,
+    value: object,
+    lo: float,
+    hi: float,
+    *,
+    lo_open: bool = False,
+    integer: bool = False,
+) -> float:
+    kind = "an int" if integer else "a number"
+    interval = f"{'(' if lo_open else '['}{lo}, {hi}]"
+    ok = (
+        not isinstance(value, bool)
+        and isinstance(value, (int, np.integer) if integer else (int, float, np.integer, np.floating))
+        and math.isfinite(float(value))
+        and (lo < float(value) if lo_open else lo <= float(value))
+        and float(value) <= hi
+    )
+    if not ok:
+        raise ValueError(f"visual variant {variant!r}: {param} must be {kind} in {interval}, got {value!r}")
+    return float(value)  # type: ignore[arg-type]
+
+
+def _set(obj: object, field: str, value: object) -> None:
+    object.__setattr__(obj, field, value)
+
+
+# --------------------------------------------------------------------------- built-ins
+@dataclass(frozen=True)
+class CardStyleVariant(VisualVariant):
+    """Draw the cards in another card style (default ``alt``: cream cards, serif font).
+
+    Attributes:
+        style: A registered card style name.
+    """
+
+    name = "card-style"
+    style: str = "alt"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.style, str) or self.style not in CARD_STYLES:
+            raise ValueError(
+                f"visual variant 'card-style': style must be a registered card style "
+                f"({', '.join(map(repr, CARD_STYLES))}), got {self.style!r}"
+            )
+        get_card_style(self.style)
+
+    def scene(self, scene: TableScene, rng: np.random.Generator) -> TableScene:
+        """Switch the scene's card style (draws nothing from ``rng``)."""
+        return dataclasses.replace(scene, style=self.style)
+
+
+@dataclass(frozen=True)
+class RotateVariant(VisualVariant):
+    """Rotate every card by its own uniform random angle.
+
+    Attributes:
+        max_degrees: Angles are uniform in [-max_degrees, max_degrees]; in [0, 180].
+    """
+
+    name = "rotate"
+    max_degrees: float = 15.0
+
+    def __post_init__(self) -> None:
+        _set(self, "max_degrees", _number(self.name, "max_degrees", self.max_degrees, 0, 180))
+
+    def scene(self, scene: TableScene, rng: np.random.Generator) -> TableScene:
+        """Add a random angle to each card (one draw per card)."""
+        angles = rng.uniform(-self.max_degrees, self.max_degrees, size=len(scene.cards))
+        cards = tuple(
+            dataclasses.replace(card, angle=card.angle + float(a))
+            for card, a in zip(scene.cards, angles)
+        )
+        return dataclasses.replace(scene, cards=cards)
+
+
+@dataclass(frozen=True)
+class JitterVariant(VisualVariant):
+    """Move each card's centre by an independent random offset.
+
+    Attributes:
+        max_shift: Offsets are uniform in [-max_shift, max_shift], as a fraction of
+            the image size, independently in x and y; in [0, 0.25].
+    """
+
+    name = "jitter"
+    max_shift: float = 0.03
+
+    def __post_init__(self) -> None:
+        _set(self, "max_shift", _number(self.name, "max_shift", self.max_shift, 0, 0.25))
+
+    def scene(self, scene: TableScene, rng: np.random.Generator) -> TableScene:
+        """Shift each card (two draws per card)."""
+        shifts = rng.uniform(-self.max_shift, self.max_shift, size=(len(scene.cards), 2))
+        cards = tuple(
+            dataclasses.replace(
+                card, center_x=card.center_x + float(dx), center_y=card.center_y + float(dy)
+            )
+            for card, (dx, dy) in zip(scene.cards, shifts)
+        )
+        return dataclasses.replace(scene, cards=cards)
+
+
+@dataclass(frozen=True)
+class BackgroundVariant(VisualVariant):
+    """Change the table colour and texture.
+
+    Attributes:
+        color: ``None`` for a random dark colour per observation, or a fixed
+            ``(r, g, b)`` with ints in 0..255.
+        texture: Table texture: ``plain``, ``felt`` or ``wood``.
+    """
+
+    name = "background"
+    color: tuple[int, int, int] | None = None
+    texture: str = "felt"
+
+    def __post_init__(self) -> None:
+        color = self.color
+        if color is not None:
+            if (
+                isinstance(color, (str, bytes))
+                or not isinstance(color, Sequence)
+                or len(color) != 3
+                or not all(
+                    isinstance(c, (int, np.integer)) and not isinstance(c, bool) and 0 <= c <= 255
+                    for c in color
+                )
+            ):
+                raise ValueError(
+                    f"visual variant 'background': color must be None or an (r, g, b) "
+                    f"sequence of ints in [0, 255], got {color!r}"
+                )
+            _set(self, "color", tuple(int(c) for c in color))
+        if self.texture not in TEXTURES:
+            raise ValueError(
+                f"visual variant 'background': texture must be one of {', '.join(TEXTURES)}, "
+                f"got {self.texture!r}"
+            )
+
+    def scene(self, scene: TableScene, rng: np.random.Generator) -> TableScene:
+        """Set the background (three draws if the colour is random, none otherwise)."""
+        if self.color is None:
+            hue, sat, val = rng.random(3)
+            r, g, b = colorsys.hsv_to_rgb(float(hue), 0.3 + 0.55 * float(sat), 0.16 + 0.3 * float(val))
+            color = (round(r * 255), round(g * 255), round(b * 255))
+        else:
+            color = self.color
+        return dataclasses.replace(scene, background=color, texture=self.texture)
+
+
+@dataclass(frozen=True)
+class NoiseVariant(VisualVariant):
+    """Add Gaussian pixel noise (clipped to 0..255).
+
+    Attributes:
+        sigma: Standard deviation in grey levels; in [0, 100].
+    """
+
+    name = "noise"
+    sigma: float = 12.0
+
+    def __post_init__(self) -> None:
+        _set(self, "sigma", _number(self.name, "sigma", self.sigma, 0, 100))
+
+    def image(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Return a noisy copy (one draw per array element)."""
+        noise = rng.standard_normal(image.shape, dtype=np.float32)
+        noise *= np.float32(self.sigma)
+        noise += image
+        np.rint(noise, out=noise)
+        np.clip(noise, 0, 255, out=noise)
+        return noise.astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class BlurVariant(VisualVariant):
+    """Gaussian blur (Pillow ``GaussianBlur``).
+
+    Attributes:
+        radius: Blur radius in pixels; in (0, 20].
+    """
+
+    name = "blur"
+    radius: float = 1.5
+
+    def __post_init__(self) -> None:
+        _set(self, "radius", _number(self.name, "radius", self.radius, 0, 20, lo_open=True))
+
+    def image(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Return a blurred copy (draws nothing from ``rng``)."""
+        blurred = Image.fromarray(image).filter(ImageFilter.GaussianBlur(self.radius))
+        return np.array(blurred, dtype=np.uint8)
+
+
+@dataclass(frozen=True)
+class JpegVariant(VisualVariant):
+    """JPEG compression artefacts (encode and decode in memory with Pillow).
+
+    Attributes:
+        quality: JPEG quality; an int in [1, 95].
+    """
+
+    name = "jpeg"
+    quality: int = 20
+
+    def __post_init__(self) -> None:
+        _set(self, "quality", int(_number(self.name, "quality", self.quality, 1, 95, integer=True)))
+
+    def image(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Return a compressed and decompressed copy (draws nothing from ``rng``)."""
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="JPEG", quality=self.quality)
+        buffer.seek(0)
+        with Image.open(buffer) as decoded:
+            return np.array(decoded.convert("RGB"), dtype=np.uint8)
+
+
+@dataclass(frozen=True)
+class OcclusionVariant(VisualVariant):
+    """A grey rectangle over part of one card, always leaving one corner index visible.
+
+    The rectangle is attached to the card (it follows later shifts and rotations)
+    and never overlaps one of the card's two corner indices, chosen at random.
+
+    Attributes:
+        fraction: Rectangle area as a fraction of the card area; in (0, 0.4].
+    """
+
+    name = "occlusion"
+    fraction: float = 0.15
+
+    def __post_init__(self) -> None:
+        _set(self, "fraction", _number(self.name, "fraction", self.fraction, 0, 0.4, lo_open=True))
+
+    def scene(self, scene: TableScene, rng: np.random.Generator) -> TableScene:
+        """Occlude one random card (six draws)."""
+        u = rng.random(6)
+        if not scene.cards:
+            return scene
+        index = min(int(u[0] * len(scene.cards)), len(scene.cards) - 1)
+        keep_top_left = bool(u[1] < 0.5)
+        aspect = math.exp(math.log(0.5) + float(u[2]) * math.log(4.0))  # width / height in [0.5, 2]
+        width = min(math.sqrt(self.fraction * aspect), 0.9)
+        height = min(self.fraction / width, 0.9)
+        width = self.fraction / height
+        x0 = float(u[3]) * (1.0 - width)
+        y0 = float(u[4]) * (1.0 - height)
+        x0, y0 = _avoid_index(x0, y0, width, height, keep_top_left)
+        occlusion = Occlusion(
+            x0=x0,
+            y0=y0,
+            x1=min(x0 + width, 1.0),
+            y1=min(y0 + height, 1.0),
+            grey=96 + int(u[5] * 80),
+        )
+        cards = list(scene.cards)
+        cards[index] = dataclasses.replace(cards[index], occlusion=occlusion)
+        return dataclasses.replace(scene, cards=tuple(cards))
+
+
+def _avoid_index(
+    x0: float, y0: float, width: float, height: float, keep_top_left: bool
+) -> tuple[float, float]:
+    """Move a rectangle (card fractions) off the kept corner index with the smallest shift."""
+    bx0, by0, bx1, by1 = INDEX_BOX
+    if not keep_top_left:
+        bx0, by0, bx1, by1 = 1.0 - bx1, 1.0 - by1, 1.0 - bx0, 1.0 - by0
+    if x0 >= bx1 or x0 + width <= bx0 or y0 >= by1 or y0 + height <= by0:
+        return x0, y0
+    options: list[tuple[float, float, float]] = []  # (distance, x0, y0)
+    if keep_top_left:
+        if bx1 + width <= 1.0:
+            options.append((bx1 - x0, bx1, y0))
+        if by1 + height <= 1.0:
+            options.append((by1 - y0, x0, by1))
+    else:
+        if bx0 - width >= 0.0:
+            options.append((x0 + width - bx0, bx0 - width, y0))
+        if by0 - height >= 0.0:
+            options.append((y0 + height - by0, x0, by0 - height))
+    _, x0, y0 = min(options)
+    return x0, y0
+
+
+@dataclass(frozen=True)
+class ScaleShiftVariant(VisualVariant):
+    """Scale the whole card layout about the image centre and shift it.
+
+    Attributes:
+        min_scale: Smallest scale factor; in [0.25, 2].
+        max_scale: Largest scale factor; in [min_scale, 2].
+        max_shift: The layout moves by uniform offsets in [-max_shift, max_shift]
+            (fraction of the image size) in x and y; in [0, 0.5].
+    """
+
+    name = "scale-shift"
+    min_scale: float = 0.8
+    max_scale: float = 1.15
+    max_shift: float = 0.05
+
+    def __post_init__(self) -> None:
+        lo = _number(self.name, "min_scale", self.min_scale, 0.25, 2.0)
+        hi = _number(self.name, "max_scale", self.max_scale, lo, 2.0)
+        _set(self, "min_scale", lo)
+        _set(self, "max_scale", hi)
+        _set(self, "max_shift", _number(self.name, "max_shift", self.max_shift, 0, 0.5))
+
+    def scene(self, scene: TableScene, rng: np.random.Generator) -> TableScene:
+        """Scale and shift all cards together (three draws)."""
+        scale = float(rng.uniform(self.min_scale, self.max_scale))
+        dx, dy = (float(v) for v in rng.uniform(-self.max_shift, self.max_shift, size=2))
+        cards = tuple(
+            dataclasses.replace(
+                card,
+                center_x=0.5 + (card.center_x - 0.5) * scale + dx,
+                center_y=0.5 + (card.center_y - 0.5) * scale + dy,
+                width=min(card.width * scale, 1.0),
+            )
+            for card in scene.cards
+        )
+        return dataclasses.replace(scene, cards=cards)
+
+
+for _variant in (
+    CardStyleVariant,
+    RotateVariant,
+    JitterVariant,
+    BackgroundVariant,
+    NoiseVariant,
+    BlurVariant,
+    JpegVariant,
+    OcclusionVariant,
+    ScaleShiftVariant,
+):
+    register_visual(_variant.name, _variant)
+del _variant

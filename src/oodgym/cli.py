@@ -1,0 +1,97 @@
+"""The ``oodgym`` command.
+
+Subcommands:
+
+* ``oodgym demo [--seed S]`` (the default): play one seeded episode of every
+  registered id with a scripted policy (one garbage answer, one wrong answer,
+  then the environment's expert answer) and print what happened.
+* ``oodgym list``: every registered id with its split and description.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+
+from oodgym._version import __version__
+from oodgym.families import presets
+
+__all__ = ["main"]
+
+
+def _expert(env: gym.Env[Any, Any]) -> str | None:
+    expert = getattr(env.unwrapped, "expert_action", None)
+    return expert() if callable(expert) else None
+
+
+def _first_line(text: object, width: int = 96) -> str:
+    line = str(text).strip().splitlines()[0] if str(text).strip() else ""
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
+def _demo(seed: int) -> int:
+    found = presets()
+    if not found:
+        print("no environments registered (is ood-gym installed?)")
+        return 1
+    failures = 0
+    for preset in found:
+        env = gym.make(preset.id)
+        obs, info = env.reset(seed=seed)
+        text = obs["text"] if isinstance(obs, dict) else obs
+        print(f"== {preset.id}  [{preset.split}]  seed={seed}")
+        shown = [ln for ln in str(text).splitlines() if ln.strip()][:2]
+        for line in shown:
+            print(f"   prompt | {_first_line(line)}")
+        script = ["I think the answer is 42", '{"formula": "1+1"}']
+        expert = _expert(env)
+        if expert is not None:
+            script.append(expert)
+        solved = False
+        for answer in script:
+            _, reward, terminated, truncated, info = env.step(answer)
+            print(f"   answer | {_first_line(answer, 60)}")
+            print(
+                f"          -> {info.get('verdict')} reward={float(reward):+.1f} "
+                f"| {_first_line(info.get('feedback', ''), 80)}"
+            )
+            if terminated or truncated:
+                solved = bool(info.get("is_success"))
+                break
+        status = "solved by the expert" if solved else "NOT solved"
+        print(f"   result | {status}")
+        failures += 0 if solved or expert is None else 1
+        env.close()
+    return 1 if failures else 0
+
+
+def _list() -> int:
+    rows = presets()
+    width = max((len(p.id) for p in rows), default=10)
+    for p in rows:
+        print(f"{p.id:<{width}}  {p.split:<15}  {p.description}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``oodgym`` console script."""
+    parser = argparse.ArgumentParser(
+        prog="oodgym", description="ood-gym: GeneralPoints and V-IRL-style navigation environments"
+    )
+    parser.add_argument("--version", action="version", version=f"ood-gym {__version__}")
+    sub = parser.add_subparsers(dest="command")
+    demo = sub.add_parser("demo", help="play one seeded episode of every registered id")
+    demo.add_argument("--seed", type=int, default=0, help="episode seed (default 0)")
+    sub.add_parser("list", help="list registered ids with their split")
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        return _list()
+    return _demo(getattr(args, "seed", 0))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

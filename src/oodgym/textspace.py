@@ -1,0 +1,61 @@
+"""Text spaces with an explicit character set.
+
+Gymnasium's ``spaces.Text`` defaults to letters and digits, which rejects every
+prompt (spaces, punctuation, newlines). Observations of ood-gym environments are
+plain ASCII text (feedback never echoes raw model characters; see
+:func:`ascii_safe`), so one charset serves all of them. Actions are free model
+output: the action space documents what a policy *may* send; the environments
+accept any ``str``.
+"""
+
+from __future__ import annotations
+
+import string
+
+from gymnasium import spaces
+
+__all__ = [
+    "ACTION_CHARSET",
+    "OBSERVATION_CHARSET",
+    "action_space",
+    "ascii_safe",
+    "observation_space",
+]
+
+#: Every character an observation may contain: printable ASCII plus newline and tab.
+OBSERVATION_CHARSET: str = "".join(sorted(set(string.printable) - {"\x0b", "\x0c", "\r"}))
+
+#: Characters a sampled action may contain: printable ASCII, whitespace and the
+#: typographic operators models commonly emit.
+ACTION_CHARSET: str = OBSERVATION_CHARSET + "\r×÷−–‘’“”…"
+
+
+def observation_space(max_length: int) -> spaces.Text:
+    """A ``Text`` space for prompts of up to ``max_length`` characters."""
+    return spaces.Text(max_length=max_length, min_length=0, charset=OBSERVATION_CHARSET)
+
+
+def action_space(max_length: int) -> spaces.Text:
+    """A ``Text`` space for raw model answers of up to ``max_length`` characters."""
+    return spaces.Text(max_length=max_length, min_length=0, charset=ACTION_CHARSET)
+
+
+_SAFE = frozenset(OBSERVATION_CHARSET) - {"\n", "\t"}
+
+
+def ascii_safe(text: str, limit: int = 40) -> str:
+    """Quote model text for a feedback message: ASCII only, one line, at most ``limit`` chars.
+
+    Characters outside printable ASCII become ``U+XXXX`` so that feedback stays
+    inside the observation space and never carries control characters.
+    """
+    out: list[str] = []
+    size = 0
+    for ch in text:
+        piece = ch if ch in _SAFE else f"U+{ord(ch):04X}"
+        if size + len(piece) > limit:
+            out.append("...")
+            break
+        out.append(piece)
+        size += len(piece)
+    return "".join(out)
