@@ -11,7 +11,7 @@ from oodgym.textspace import action_space, observation_space
 from oodgym.responses import MAX_RESPONSE_CHARS
 
 from cardenvs.cards import SUIT_SETS, Card, parse_cards
-from cardenvs.prompts import feedback_text, text_prompt
+from cardenvs.prompts import TextPrompt, feedback_text
 from cardenvs.rules import Rule, resolve_rule
 from cardenvs.solver import HandSampler, hand_sampler
 from cardenvs.verifier import Verdict, Verifier, resolve_rewards
@@ -120,6 +120,7 @@ class GeneralPointsEnv(gym.Env[str, str]):
         self.observation_mode = observation
         self.render_mode = render_mode
         self._verifier = Verifier(self.rule, self.rewards)
+        self._text_prompt = TextPrompt(self.rule)
         self._sampler: HandSampler = hand_sampler(self.rule, suits)
 
         self.observation_space = observation_space(MAX_OBSERVATION_CHARS)
@@ -189,7 +190,7 @@ class GeneralPointsEnv(gym.Env[str, str]):
         self._ranks = [c.rank for c in cards]
         self._numbers = [rule.value_of(r) for r in self._ranks]
         self._solution = self._sampler.solution(cards) or ""
-        self._prompt = text_prompt(rule, self._ranks)
+        self._prompt = self._text_prompt(self._ranks)
         self._observation = self._prompt
         self._attempts = 0
         self._done = False

@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Final
@@ -41,11 +42,12 @@ __all__ = [
     "MAX_DIGITS",
     "MAX_FORMULA_CHARS",
     "MAX_TOKENS",
-    "BinOp",
     "Expression",
     "ExpressionError",
     "Node",
-    "Num",
+    "equals",
+    "pair_value",
+    "sympy_value",
     "evaluate",
     "parse",
     "to_sympy",
@@ -99,35 +101,8 @@ class ExpressionError(ValueError):
         self.position = position
 
 
-class Num:
-    """A number literal."""
-
-    __slots__ = ("pos", "value")
-
-    def __init__(self, value: int, pos: int) -> None:
-        self.value = value
-        self.pos = pos
-
-    def __repr__(self) -> str:
-        return f"Num({self.value})"
-
-
-class BinOp:
-    """A binary operation ``left op right`` with ``op`` in ``+ - * /``."""
-
-    __slots__ = ("left", "op", "pos", "right")
-
-    def __init__(self, op: str, left: Node, right: Node, pos: int) -> None:
-        self.op = op
-        self.left = left
-        self.right = right
-        self.pos = pos
-
-    def __repr__(self) -> str:
-        return f"BinOp({self.op!r}, {self.left!r}, {self.right!r})"
-
-
-Node = Num | BinOp
+#: A formula tree: an ``int`` leaf, or ``(op, left, right, position)`` with ``op`` in ``+-*/``.
+Node = Any
 
 
 @dataclass(frozen=True)
@@ -246,50 +221,92 @@ def _tokenize(text: str, operators: str) -> list[_Token]:
     return tokens
 
 
+_FAST_TOKEN: Final = re.compile(r"[0-9]+|\S")
+_FAST_KIND: Final[dict[str, tuple[str, str]]] = {
+    **{sym: ("o", op) for sym, op in _OPERATOR_ALIASES.items()},
+    "(": ("(", "("),
+    ")": (")", ")"),
+    "=": ("=", "="),
+}
+
+
+def _tokenize_fast(text: str, operators: str) -> list[_Token] | None:
+    """Tokens without positions, or ``None`` when anything needs the detailed tokenizer."""
+    tokens: list[_Token] = []
+    depth = 0
+    for piece in _FAST_TOKEN.findall(text):
+        first = piece[0]
+        if "0" <= first <= "9":
+            if len(piece) > MAX_DIGITS or (first == "0" and len(piece) > 1):
+                return None
+            tokens.append(("n", int(piece), -1))
+            continue
+        kind = _FAST_KIND.get(piece)
+        if kind is None:
+            return None
+        if kind[0] == "o":
+            if kind[1] not in operators:
+                return None
+        elif kind[0] == "(":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return None
+        elif kind[0] == ")":
+            depth -= 1
+        tokens.append((kind[0], kind[1], -1))
+    if len(tokens) > MAX_TOKENS:
+        return None
+    return tokens
+
+
 class _Parser:
-    __slots__ = ("numbers", "pos", "tokens")
+    """Recursive descent over a token list; depth is bounded by the tokenizer's caps."""
+
+    __slots__ = ("n", "numbers", "pos", "tokens")
 
     def __init__(self, tokens: list[_Token]) -> None:
         self.tokens = tokens
+        self.n = len(tokens)
         self.pos = 0
         self.numbers: list[int] = []
 
-    def _peek(self) -> _Token | None:
-        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
-
     def expr(self) -> Node:
         node = self.term()
-        tok = self._peek()
-        while tok is not None and tok[0] == "o" and tok[1] in "+-":
+        tokens, n = self.tokens, self.n
+        while self.pos < n:
+            kind, op, pos = tokens[self.pos]
+            if kind != "o" or (op != "+" and op != "-"):
+                break
             self.pos += 1
-            node = BinOp(tok[1], node, self.term(), tok[2])
-            tok = self._peek()
+            node = (op, node, self.term(), pos)
         return node
 
     def term(self) -> Node:
         node = self.factor()
-        tok = self._peek()
-        while tok is not None and tok[0] == "o" and tok[1] in "*/":
+        tokens, n = self.tokens, self.n
+        while self.pos < n:
+            kind, op, pos = tokens[self.pos]
+            if kind != "o" or (op != "*" and op != "/"):
+                break
             self.pos += 1
-            node = BinOp(tok[1], node, self.factor(), tok[2])
-            tok = self._peek()
+            node = (op, node, self.factor(), pos)
         return node
 
     def factor(self) -> Node:
-        tok = self._peek()
-        if tok is None:
+        if self.pos >= self.n:
             raise ExpressionError("syntax", "the formula ends where a number was expected")
-        kind, value, pos = tok
+        kind, value, pos = self.tokens[self.pos]
         if kind == "n":
             self.pos += 1
             self.numbers.append(value)
-            return Num(value, pos)
+            return value
         if kind == "(":
             self.pos += 1
             node = self.expr()
-            close = self._peek()
-            if close is None or close[0] != ")":
-                where = f"at position {close[2]}" if close else "at the end"
+            if self.pos >= self.n or self.tokens[self.pos][0] != ")":
+                where = (
+                    f"at position {self.tokens[self.pos][2]}" if self.pos < self.n else "at the end"
+                )
                 raise ExpressionError(
                     "syntax", f"missing ')' for the '(' at position {pos} ({where})", pos
                 )
@@ -309,12 +326,45 @@ class _Parser:
         raise ExpressionError("syntax", f"'{value}' at position {pos} where a number was expected", pos)
 
 
-def parse(text: str, *, operators: str = "+-*/") -> Expression:
+def _parse_tokens(tokens: list[_Token], text: str) -> Expression:
+    if not tokens:
+        raise ExpressionError("empty", "the formula is empty")
+    parser = _Parser(tokens)
+    root = parser.expr()
+    claimed: int | None = None
+    if parser.pos < parser.n:
+        kind, value, pos = tokens[parser.pos]
+        if kind == "=":
+            parser.pos += 1
+            if parser.pos >= parser.n or tokens[parser.pos][0] != "n":
+                raise ExpressionError(
+                    "syntax", f"'=' at position {pos} must be followed by a single number", pos
+                )
+            claimed = tokens[parser.pos][1]
+            parser.pos += 1
+            if parser.pos < parser.n:
+                _, extra, extra_pos = tokens[parser.pos]
+                raise ExpressionError(
+                    "syntax",
+                    f"unexpected '{extra}' at position {extra_pos}: after '=' only one number "
+                    "may follow",
+                    extra_pos,
+                )
+        elif kind == ")":
+            raise ExpressionError("syntax", f"unmatched ')' at position {pos}", pos)
+        else:
+            raise ExpressionError("syntax", f"missing operator before '{value}' at position {pos}", pos)
+    return Expression(root, tuple(parser.numbers), claimed, text)
+
+
+def parse(text: str, *, operators: str = "+-*/", precise: bool = False) -> Expression:
     """Parse a formula.
 
     Args:
         text: The formula, e.g. ``"(10 - 4) × 4 = 24"``.
         operators: Allowed operators; others are ``banned_operator`` errors.
+        precise: Always record token positions in the tree (slower; by default a
+            fast tokenizer is tried first and positions are only kept on errors).
 
     Raises:
         ExpressionError: with a ``kind`` and a message naming the problem.
@@ -327,36 +377,37 @@ def parse(text: str, *, operators: str = "+-*/") -> Expression:
             "too_long",
             f"the formula has {len(text)} characters; the limit is {MAX_FORMULA_CHARS}",
         )
-    tokens = _tokenize(text, operators)
-    if not tokens:
-        raise ExpressionError("empty", "the formula is empty")
-    parser = _Parser(tokens)
-    root = parser.expr()
-    claimed: int | None = None
-    tok = parser._peek()
-    if tok is not None and tok[0] == "=":
-        parser.pos += 1
-        rhs = parser._peek()
-        if rhs is None or rhs[0] != "n":
-            raise ExpressionError(
-                "syntax", f"'=' at position {tok[2]} must be followed by a single number", tok[2]
-            )
-        claimed = rhs[1]
-        parser.pos += 1
-        tok = parser._peek()
-        if tok is not None:
-            raise ExpressionError(
-                "syntax",
-                f"unexpected '{tok[1]}' at position {tok[2]}: after '=' only one number may follow",
-                tok[2],
-            )
-    elif tok is not None:
-        if tok[0] == ")":
-            raise ExpressionError("syntax", f"unmatched ')' at position {tok[2]}", tok[2])
+    fast = None if precise else _tokenize_fast(text, operators)
+    if fast is not None:
+        try:
+            return _parse_tokens(fast, text)
+        except ExpressionError:
+            pass  # re-read with positions for a precise message
+    return _parse_tokens(_tokenize(text, operators), text)
+
+
+def pair_value(node: Node) -> tuple[int, int]:
+    """Value of a tree as an unreduced (numerator, denominator) pair; denominator never 0."""
+    if node.__class__ is int:
+        return node, 1
+    op, left, right, pos = node
+    a, b = pair_value(left)
+    c, d = pair_value(right)
+    if op == "+":
+        return a * d + c * b, b * d
+    if op == "-":
+        return a * d - c * b, b * d
+    if op == "*":
+        return a * c, b * d
+    if c == 0:
         raise ExpressionError(
-            "syntax", f"missing operator before '{tok[1]}' at position {tok[2]}", tok[2]
+            "division_by_zero",
+            f"division by zero: the divisor of the '/' at position {pos} is 0"
+            if pos >= 0
+            else "division by zero: a divisor evaluates to 0",
+            pos if pos >= 0 else None,
         )
-    return Expression(root, tuple(parser.numbers), claimed, text)
+    return a * d, b * c
 
 
 def evaluate(node: Node) -> Fraction:
@@ -365,41 +416,67 @@ def evaluate(node: Node) -> Fraction:
     Raises:
         ExpressionError: ``division_by_zero`` when a divisor evaluates to 0.
     """
-    if isinstance(node, Num):
-        return Fraction(node.value)
-    left = evaluate(node.left)
-    right = evaluate(node.right)
-    op = node.op
-    if op == "+":
-        return left + right
-    if op == "-":
-        return left - right
-    if op == "*":
-        return left * right
-    if right == 0:
-        raise ExpressionError(
-            "division_by_zero",
-            f"division by zero: the divisor of the '/' at position {node.pos} is 0",
-            node.pos,
-        )
-    return left / right
+    num, den = pair_value(node)
+    return Fraction(num, den)
+
+
+def equals(node: Node, target: int) -> bool:
+    """True if the tree's exact value is ``target`` (faster than ``evaluate(node) == target``).
+
+    Raises:
+        ExpressionError: ``division_by_zero`` when a divisor evaluates to 0.
+    """
+    num, den = pair_value(node)
+    return num == target * den
 
 
 def to_sympy(node: Node) -> Any:
     """Build the sympy expression of a tree (no string is ever parsed by sympy)."""
     import sympy  # local: keeps ``import cardenvs`` light; sympy is only needed to confirm
 
-    if isinstance(node, Num):
-        return sympy.Integer(node.value)
-    left = to_sympy(node.left)
-    right = to_sympy(node.right)
-    if node.op == "+":
-        return sympy.Add(left, right)
-    if node.op == "-":
-        return sympy.Add(left, sympy.Mul(sympy.Integer(-1), right))
-    if node.op == "*":
-        return sympy.Mul(left, right)
-    return sympy.Mul(left, sympy.Pow(right, -1))
+    def build(n: Node) -> Any:
+        if n.__class__ is int:
+            return sympy.Integer(n)
+        op, left, right, _ = n
+        a, b = build(left), build(right)
+        if op == "+":
+            return sympy.Add(a, b)
+        if op == "-":
+            return sympy.Add(a, sympy.Mul(sympy.Integer(-1), b))
+        if op == "*":
+            return sympy.Mul(a, b)
+        return sympy.Mul(a, sympy.Pow(b, -1))
+
+    return build(node)
+
+
+def sympy_value(node: Node) -> Any:
+    """The tree's value computed by sympy's exact number arithmetic.
+
+    Each node combines sympy numbers: ``Integer`` leaves, ``+``, ``-``, ``*``,
+    and ``x * y**-1`` for division (sympy's ``Pow(y, -1)`` of a number is its
+    exact reciprocal). This is the confirmation used for every success: it is
+    independent of our own integer-pair arithmetic and, unlike building
+    ``Add``/``Mul`` objects (:func:`to_sympy`), cheap enough for every step.
+    """
+    import sympy
+
+    one_neg = sympy.Integer(-1)
+
+    def build(n: Node) -> Any:
+        if n.__class__ is int:
+            return sympy.Integer(n)
+        op, left, right, _ = n
+        a, b = build(left), build(right)
+        if op == "+":
+            return a + b
+        if op == "-":
+            return a + one_neg * b
+        if op == "*":
+            return a * b
+        return a * b**-1
+
+    return build(node)
 
 
 _PRECEDENCE: Final[dict[str, int]] = {"+": 1, "-": 1, "*": 2, "/": 2}
@@ -407,16 +484,17 @@ _PRECEDENCE: Final[dict[str, int]] = {"+": 1, "-": 1, "*": 2, "/": 2}
 
 def to_text(node: Node) -> str:
     """Render a tree with the fewest parentheses that keep its meaning."""
-    if isinstance(node, Num):
-        return str(node.value)
-    prec = _PRECEDENCE[node.op]
-    left = to_text(node.left)
-    if isinstance(node.left, BinOp) and _PRECEDENCE[node.left.op] < prec:
+    if node.__class__ is int:
+        return str(node)
+    op, left_node, right_node, _ = node
+    prec = _PRECEDENCE[op]
+    left = to_text(left_node)
+    if left_node.__class__ is not int and _PRECEDENCE[left_node[0]] < prec:
         left = f"({left})"
-    right = to_text(node.right)
-    if isinstance(node.right, BinOp):
-        right_prec = _PRECEDENCE[node.right.op]
+    right = to_text(right_node)
+    if right_node.__class__ is not int:
+        right_prec = _PRECEDENCE[right_node[0]]
         # a-(b+c), a/(b*c) and a*(b+c) need the parentheses; a+(b*c) does not.
-        if right_prec < prec or (right_prec == prec and node.op in "-/"):
+        if right_prec < prec or (right_prec == prec and op in "-/"):
             right = f"({right})"
-    return f"{left}{node.op}{right}"
+    return f"{left}{op}{right}"

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from cardenvs.rules import Rule
 
-__all__ = ["answer_example", "feedback_text", "image_prompt", "text_prompt"]
+__all__ = ["TextPrompt", "answer_example", "feedback_text", "image_prompt", "text_prompt"]
 
 _OPERATOR_WORDS = {"+": "+", "-": "-", "*": "*", "/": "/"}
 
@@ -31,17 +31,27 @@ def answer_example(rule: Rule) -> str:
     )
 
 
+class TextPrompt:
+    """The text-mode prompt of one rule, split around the card list (built once per env)."""
+
+    def __init__(self, rule: Rule) -> None:
+        self.head = "You are playing GeneralPoints, a card game.\nCards: ["
+        self.tail = (
+            "]\n"
+            f"Goal: write one formula that uses the number of every card exactly once and "
+            f"evaluates to {rule.target}.\n"
+            f"{_rules_sentence(rule)}\n"
+            f"Answer with one JSON object:\n{answer_example(rule)}\n"
+        )
+
+    def __call__(self, ranks: Sequence[str]) -> str:
+        """The prompt for a hand of ``ranks``."""
+        return self.head + ", ".join(["'" + r + "'" for r in ranks]) + self.tail
+
+
 def text_prompt(rule: Rule, ranks: Sequence[str]) -> str:
     """Prompt for the text observation: names the cards."""
-    cards = ", ".join(f"'{r}'" for r in ranks)
-    return (
-        "You are playing GeneralPoints, a card game.\n"
-        f"Cards: [{cards}]\n"
-        f"Goal: write one formula that uses the number of every card exactly once and "
-        f"evaluates to {rule.target}.\n"
-        f"{_rules_sentence(rule)}\n"
-        f"Answer with one JSON object:\n{answer_example(rule)}\n"
-    )
+    return TextPrompt(rule)(ranks)
 
 
 def image_prompt(rule: Rule, hand_size: int) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from cardenvs.cards import Card, deck
-from cardenvs.expression import BinOp, Node, Num
+from cardenvs.expression import Node
 from cardenvs.rules import Rule
 
 __all__ = [
@@ -46,9 +46,9 @@ _Tree = Any
 
 def _tree_to_node(tree: _Tree) -> Node:
     if isinstance(tree, int):
-        return Num(tree, 0)
+        return tree
     op, left, right = tree
-    return BinOp(op, _tree_to_node(left), _tree_to_node(right), 0)
+    return (op, _tree_to_node(left), _tree_to_node(right), -1)
 
 
 # --------------------------------------------------------------------------- normal form
@@ -77,9 +77,10 @@ def canonical_form(node: Node) -> tuple[Any, ...]:
         >>> canonical_form(parse("(2+3)*4").root) == canonical_form(parse("4*(3+2)").root)
         True
     """
-    if isinstance(node, Num):
-        return ("n", node.value)
-    return _canon_combine(node.op, canonical_form(node.left), canonical_form(node.right))
+    if isinstance(node, int):
+        return ("n", node)
+    op, left, right, _ = node
+    return _canon_combine(op, canonical_form(left), canonical_form(right))
 
 
 def _canon_sort_key(canon: tuple[Any, ...]) -> tuple[int, int, str]:
@@ -351,8 +352,9 @@ class HandSampler:
     def hand(self, draw: int) -> tuple[Card, ...]:
         """The (ordered) hand of draw number ``draw`` in ``[0, draw_bound)``."""
         index, perm = divmod(int(draw), len(self.permutations))
-        combo = self.hands[index]
-        return tuple(self.deck[int(combo[p])] for p in self.permutations[perm])
+        combo = self.hands[index].tolist()
+        deck = self.deck
+        return tuple(deck[combo[p]] for p in self.permutations[perm])
 
     def solution(self, cards: Sequence[Card]) -> str | None:
         """One solution of ``cards`` under the rule, or ``None`` if unsolvable."""

@@ -27,15 +27,14 @@ from __future__ import annotations
 import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from oodgym.responses import MAX_RESPONSE_CHARS, Extraction, extract_fields
 from oodgym.textspace import ascii_safe
 
 from cardenvs.cards import RANKS, rank_from_name
-from cardenvs.expression import ExpressionError, evaluate, parse, to_sympy
+from cardenvs.expression import ExpressionError, pair_value, parse, sympy_value
 from cardenvs.rules import Rule
 
 __all__ = [
@@ -97,9 +96,8 @@ def resolve_rewards(rewards: Mapping[str, float] | None) -> dict[str, float]:
     return merged
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """The judgement of one attempt.
+class Verdict(NamedTuple):
+    """The judgement of one attempt (an immutable named tuple).
 
     Attributes:
         category: One of :data:`CATEGORIES`.
@@ -232,16 +230,20 @@ class Verifier:
             )
         try:
             expression = parse(formula, operators=self.rule.operators)
-            value = evaluate(expression.root)
+            num, den = pair_value(expression.root)
         except ExpressionError as err:
+            if err.position is None and err.kind == "division_by_zero":
+                err = self._precise_error(formula, err)
             return self._verdict("illegal_formula", f"Illegal formula: {err}.", formula=formula)
 
-        problem = self._numbers_problem(expression.numbers, numbers)
-        if problem is not None:
+        if sorted(expression.numbers) != sorted(numbers):
+            problem = self._numbers_problem(expression.numbers, numbers)
+            value = Fraction(num, den)
             return self._verdict("wrong_numbers", problem, formula=formula, value=str(value))
 
         target = self.rule.target
-        if value != target:
+        if num != target * den:
+            value = Fraction(num, den)
             return self._verdict(
                 "wrong_value",
                 f"The formula uses your cards correctly but evaluates to {_show(value)}, "
@@ -254,7 +256,7 @@ class Verifier:
                 "wrong_value",
                 f"The formula evaluates to {target}, but it claims = {expression.claimed}.",
                 formula=formula,
-                value=str(value),
+                value=str(target),
             )
         if not self._sympy_confirms(expression.root):
             # Cannot happen unless the exact evaluator is wrong; never reward it.
@@ -267,23 +269,30 @@ class Verifier:
                 "wrong_value",
                 "The formula could not be confirmed by the symbolic check.",
                 formula=formula,
-                value=str(value),
+                value=str(target),
             )
         return self._verdict(
-            "correct", f"Correct: the formula reaches {target}.", formula=formula, value=str(value)
+            "correct", f"Correct: the formula reaches {target}.", formula=formula, value=str(target)
         )
+
+    def _precise_error(self, formula: str, err: ExpressionError) -> ExpressionError:
+        """Re-read a formula with positions to word an evaluation error precisely."""
+        try:
+            pair_value(parse(formula, operators=self.rule.operators, precise=True).root)
+        except ExpressionError as precise:
+            return precise
+        return err
 
     def _sympy_confirms(self, root: Any) -> bool:
         import sympy
 
-        return bool(to_sympy(root) == sympy.Integer(self.rule.target))
+        value = sympy_value(root)
+        return bool(value.is_Integer and value == sympy.Integer(self.rule.target))
 
     @staticmethod
-    def _numbers_problem(used: Sequence[int], dealt: Sequence[int]) -> str | None:
+    def _numbers_problem(used: Sequence[int], dealt: Sequence[int]) -> str:
         used_count = Counter(used)
         dealt_count = Counter(dealt)
-        if used_count == dealt_count:
-            return None
         cards = _list(dealt)
         for literal in used:
             if literal not in dealt_count:

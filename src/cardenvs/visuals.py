@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFilter
 
-from cardenvs.render.sprites import INDEX_BOX
+from cardenvs.render.sprites import CARD_ASPECT, INDEX_BOX
 from cardenvs.render.styles import CARD_STYLES, get_card_style
 from cardenvs.render.table import (
     TEXTURES,
@@ -70,6 +70,7 @@ __all__ = [
     "visual_variants",
 ]
 
+
 class VisualVariant:
     """Base class: override scene() and/or image(); both must be deterministic given rng.
 
@@ -93,8 +94,9 @@ class VisualVariant:
         Dataclass variants list their fields; other variants only their name.
         """
         params: dict[str, Any] = {}
-        if dataclasses.is_dataclass(self):
-            params = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        instance: Any = self
+        if dataclasses.is_dataclass(instance):
+            params = {f.name: getattr(self, f.name) for f in dataclasses.fields(instance)}
         return {"name": self.name, **params}
 
     def __repr__(self) -> str:
@@ -235,13 +237,17 @@ def _number(
     interval = f"{'(' if lo_open else '['}{lo}, {hi}]"
     ok = (
         not isinstance(value, bool)
-        and isinstance(value, (int, np.integer) if integer else (int, float, np.integer, np.floating))
+        and isinstance(
+            value, (int, np.integer) if integer else (int, float, np.integer, np.floating)
+        )
         and math.isfinite(float(value))
         and (lo < float(value) if lo_open else lo <= float(value))
         and float(value) <= hi
     )
     if not ok:
-        raise ValueError(f"visual variant {variant!r}: {param} must be {kind} in {interval}, got {value!r}")
+        raise ValueError(
+            f"visual variant {variant!r}: {param} must be {kind} in {interval}, got {value!r}"
+        )
     return float(value)  # type: ignore[arg-type]
 
 
@@ -293,7 +299,7 @@ class RotateVariant(VisualVariant):
         angles = rng.uniform(-self.max_degrees, self.max_degrees, size=len(scene.cards))
         cards = tuple(
             dataclasses.replace(card, angle=card.angle + float(a))
-            for card, a in zip(scene.cards, angles)
+            for card, a in zip(scene.cards, angles, strict=True)
         )
         return dataclasses.replace(scene, cards=cards)
 
@@ -320,7 +326,7 @@ class JitterVariant(VisualVariant):
             dataclasses.replace(
                 card, center_x=card.center_x + float(dx), center_y=card.center_y + float(dy)
             )
-            for card, (dx, dy) in zip(scene.cards, shifts)
+            for card, (dx, dy) in zip(scene.cards, shifts, strict=True)
         )
         return dataclasses.replace(scene, cards=cards)
 
@@ -366,7 +372,9 @@ class BackgroundVariant(VisualVariant):
         """Set the background (three draws if the colour is random, none otherwise)."""
         if self.color is None:
             hue, sat, val = rng.random(3)
-            r, g, b = colorsys.hsv_to_rgb(float(hue), 0.3 + 0.55 * float(sat), 0.16 + 0.3 * float(val))
+            r, g, b = colorsys.hsv_to_rgb(
+                float(hue), 0.3 + 0.55 * float(sat), 0.16 + 0.3 * float(val)
+            )
             color = (round(r * 255), round(g * 255), round(b * 255))
         else:
             color = self.color
@@ -511,6 +519,10 @@ def _avoid_index(
 class ScaleShiftVariant(VisualVariant):
     """Scale the whole card layout about the image centre and shift it.
 
+    The shift is limited so that the layout stays inside the image whenever it
+    fits (a layout wider than the image stays centred on that axis), so that
+    every card keeps both corner indices in view when possible.
+
     Attributes:
         min_scale: Smallest scale factor; in [0.25, 2].
         max_scale: Largest scale factor; in [min_scale, 2].
@@ -534,16 +546,34 @@ class ScaleShiftVariant(VisualVariant):
         """Scale and shift all cards together (three draws)."""
         scale = float(rng.uniform(self.min_scale, self.max_scale))
         dx, dy = (float(v) for v in rng.uniform(-self.max_shift, self.max_shift, size=2))
-        cards = tuple(
+        cards = [
             dataclasses.replace(
                 card,
-                center_x=0.5 + (card.center_x - 0.5) * scale + dx,
-                center_y=0.5 + (card.center_y - 0.5) * scale + dy,
+                center_x=0.5 + (card.center_x - 0.5) * scale,
+                center_y=0.5 + (card.center_y - 0.5) * scale,
                 width=min(card.width * scale, 1.0),
             )
             for card in scene.cards
+        ]
+        if cards:
+            x0 = min(c.center_x - c.width / 2 for c in cards)
+            x1 = max(c.center_x + c.width / 2 for c in cards)
+            y0 = min(c.center_y - c.width * CARD_ASPECT / 2 for c in cards)
+            y1 = max(c.center_y + c.width * CARD_ASPECT / 2 for c in cards)
+            dx = _clamp_shift(dx, x0, x1)
+            dy = _clamp_shift(dy, y0, y1)
+        moved = tuple(
+            dataclasses.replace(card, center_x=card.center_x + dx, center_y=card.center_y + dy)
+            for card in cards
         )
-        return dataclasses.replace(scene, cards=cards)
+        return dataclasses.replace(scene, cards=moved)
+
+
+def _clamp_shift(shift: float, lo: float, hi: float) -> float:
+    """Limit ``shift`` so that [lo, hi] + shift stays in [0, 1] (or is centred if wider)."""
+    if hi - lo >= 1.0:
+        return 0.5 - (lo + hi) / 2
+    return min(max(shift, -lo), 1.0 - hi)
 
 
 for _variant in (

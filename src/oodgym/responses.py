@@ -173,6 +173,11 @@ class _JsonishParser:
         self.pos += 1
         out: list[str] = []
         text, end = self.text, self.end
+        close_at = text.find(closing, self.pos, end)
+        if close_at >= 0 and text.find("\\", self.pos, close_at) < 0:
+            value = text[self.pos : close_at]  # no escapes: one slice
+            self.pos = close_at + 1
+            return value
         while self.pos < end:
             ch = text[self.pos]
             if ch == closing:
@@ -273,6 +278,19 @@ def _key_pattern(keys: Sequence[str]) -> re.Pattern[str]:
 
 
 _PATTERN_CACHE: dict[tuple[str, ...], re.Pattern[str]] = {}
+_WANTED_CACHE: dict[tuple[str, ...], dict[str, str]] = {}
+
+
+def _wanted_for(keys: Sequence[str]) -> dict[str, str]:
+    """Spellings to look up -> requested key (exact spellings first, then normalised)."""
+    cache_key = tuple(keys)
+    wanted = _WANTED_CACHE.get(cache_key)
+    if wanted is None:
+        wanted = {normalize_key(k): k for k in keys}
+        wanted.update({k: k for k in keys})
+        if len(_WANTED_CACHE) < 64:
+            _WANTED_CACHE[cache_key] = wanted
+    return wanted
 
 
 def _pattern_for(keys: Sequence[str]) -> re.Pattern[str]:
@@ -288,22 +306,45 @@ def _pattern_for(keys: Sequence[str]) -> re.Pattern[str]:
 def _pick(obj: dict[str, JsonValue], wanted: dict[str, str]) -> dict[str, JsonValue]:
     found: dict[str, JsonValue] = {}
     for name, value in obj.items():
-        canonical = wanted.get(normalize_key(name))
+        canonical = wanted.get(name)
+        if canonical is None and isinstance(name, str):
+            canonical = wanted.get(normalize_key(name))
         if canonical is not None and canonical not in found:
             found[canonical] = value
     return found
 
 
-def _strict_json(text: str, wanted: dict[str, str]) -> dict[str, JsonValue] | None:
-    stripped = text.strip()
-    if not (stripped.startswith("{") and stripped.endswith("}")):
-        return None
+_TRAILING_COMMA = re.compile(r",(\s*[}\]])")
+
+
+def _loads_dict(candidate: str) -> dict[str, JsonValue] | None:
     try:
-        obj = json.loads(stripped)
+        obj = json.loads(candidate)
     except (ValueError, RecursionError):
         return None
-    if isinstance(obj, dict):
-        return _pick(obj, wanted) or None
+    return obj if isinstance(obj, dict) else None
+
+
+def _whole_object(text: str, wanted: dict[str, str]) -> tuple[dict[str, JsonValue], str] | None:
+    """Fast path (C speed): one object spanning the first ``{`` to the last ``}``.
+
+    Tries it as strict JSON, then, if it only uses single quotes, as the
+    reference's JSON-ish form (quotes swapped, trailing commas dropped).
+    """
+    first = text.find("{")
+    last = text.rfind("}")
+    if first < 0 or last <= first:
+        return None
+    candidate = text[first : last + 1]
+    obj = _loads_dict(candidate)
+    if obj is not None:
+        found = _pick(obj, wanted)
+        return (found, "json") if found else None
+    if "'" in candidate and '"' not in candidate and "\\" not in candidate:
+        obj = _loads_dict(_TRAILING_COMMA.sub(r"\1", candidate.replace("'", '"')))
+        if obj is not None:
+            found = _pick(obj, wanted)
+            return (found, "json-ish") if found else None
     return None
 
 
@@ -403,11 +444,11 @@ def extract_fields(
     length = len(text)
     if length > max_chars:
         return Extraction({}, "too-long", length)
-    wanted = {normalize_key(k): k for k in keys}
+    wanted = _wanted_for(keys)
 
-    strict = _strict_json(text, wanted)
-    if strict is not None:
-        return Extraction(strict, "json", length)
+    whole = _whole_object(text, wanted)
+    if whole is not None:
+        return Extraction(whole[0], whole[1], length)
 
     fields: dict[str, JsonValue] = {}
     form = "none"

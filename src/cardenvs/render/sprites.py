@@ -146,18 +146,25 @@ def _heart_outline(n: int = 96) -> list[Point]:
     y = -(13.0 * np.cos(t) - 5.0 * np.cos(2 * t) - 2.0 * np.cos(3 * t) - np.cos(4 * t))
     y0, y1 = float(y.min()), float(y.max())
     scale = 1.0 / (y1 - y0)
-    return [(float(a) * scale * 0.92, float(b - y0) * scale - 0.5) for a, b in zip(x, y)]
+    return [
+        (float(a) * scale * 0.92, float(b - y0) * scale - 0.5) for a, b in zip(x, y, strict=True)
+    ]
 
 
 def _stem(top: float) -> list[Point]:
     steps = 12
-    right = [(0.035 + 0.195 * (s / steps) ** 2.2, top + (0.5 - top) * s / steps) for s in range(steps + 1)]
+    right = [
+        (0.035 + 0.195 * (s / steps) ** 2.2, top + (0.5 - top) * s / steps)
+        for s in range(steps + 1)
+    ]
     left = [(-x, y) for x, y in reversed(right)]
     return right + left
 
 
 class _Shape:
-    def __init__(self, polygons: Sequence[list[Point]], circles: Sequence[tuple[float, float, float]]):
+    def __init__(
+        self, polygons: Sequence[list[Point]], circles: Sequence[tuple[float, float, float]]
+    ):
         self.polygons = [list(p) for p in polygons]
         self.circles = list(circles)
 
@@ -169,7 +176,10 @@ def _make_shapes() -> dict[str, _Shape]:
     spade = _Shape([body, _stem(0.0)], [])
     # Club: three circles, a filler and a stem.
     r = 0.235
-    club = _Shape([_stem(0.05)], [(0.0, -0.5 + r, r), (-0.255, 0.075, r), (0.255, 0.075, r), (0.0, 0.02, 0.15)])
+    club = _Shape(
+        [_stem(0.05)],
+        [(0.0, -0.5 + r, r), (-0.255, 0.075, r), (0.255, 0.075, r), (0.0, 0.02, 0.15)],
+    )
     # Diamond: slightly concave sides.
     half_w, bulge, steps = 0.37, 0.035, 10
     diamond: list[Point] = []
@@ -222,12 +232,14 @@ def _text_master(text: str, font_file: str) -> tuple[Image.Image, float, int]:
     ImageDraw.Draw(canvas).text((pad - left, baseline), text, font=font, fill=255, anchor="ls")
     ink = canvas.getbbox()
     assert ink is not None
-    cap_row = int(round(baseline + cap_top))
+    cap_row = round(baseline + cap_top)
     y0 = min(cap_row, ink[1])
     return canvas.crop((ink[0], y0, ink[2], ink[3])), -cap_top, cap_row - y0
 
 
-def _text_mask(text: str, font_file: str, cap_height: float, max_width: float) -> tuple[Image.Image, int]:
+def _text_mask(
+    text: str, font_file: str, cap_height: float, max_width: float
+) -> tuple[Image.Image, int]:
     """Mask of ``text`` with the given cap height, squeezed to ``max_width``; (mask, cap row)."""
     master, master_cap, cap_row = _text_master(text, font_file)
     scale = cap_height / master_cap
@@ -302,7 +314,7 @@ def _draw_pattern(size: tuple[int, int], style: CardStyle, step: float) -> Image
     w, h = size
     if style.court_pattern == "hatch":
         line = max(1, round(step * 0.28))
-        offset = -h
+        offset = float(-h)
         while offset < w:
             draw.line([(offset, 0), (offset + h, h)], fill=color, width=line)
             draw.line([(offset + h, 0), (offset, h)], fill=color, width=line)
@@ -470,6 +482,7 @@ def card_sprite(code: str, style: str | CardStyle, width: int) -> np.ndarray:
         or not MIN_SPRITE_WIDTH <= width <= MAX_SPRITE_WIDTH
     ):
         raise ValueError(
-            f"sprite width must be an int in [{MIN_SPRITE_WIDTH}, {MAX_SPRITE_WIDTH}], got {width!r}"
+            f"sprite width must be an int in [{MIN_SPRITE_WIDTH}, {MAX_SPRITE_WIDTH}], "
+            f"got {width!r}"
         )
     return _cached_sprite(rank, suit, card_style, int(width))

@@ -43,7 +43,9 @@ def _check_rgb(field: str, value: object) -> RGB:
         or len(value) != 3
         or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in value)
     ):
-        raise ValueError(f"CardStyle.{field} must be an (r, g, b) tuple of ints in 0..255, got {value!r}")
+        raise ValueError(
+            f"CardStyle.{field} must be an (r, g, b) tuple of ints in 0..255, got {value!r}"
+        )
     return value
 
 

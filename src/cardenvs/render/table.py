@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
 
 from cardenvs.render.sprites import (
     MAX_SPRITE_WIDTH,
@@ -115,7 +115,11 @@ class Occlusion:
                 raise ValueError(f"Occlusion.{name} must be in [0, 1], got {value!r}")
         if not (self.x0 < self.x1 and self.y0 < self.y1):
             raise ValueError(f"Occlusion needs x0 < x1 and y0 < y1, got {self!r}")
-        if isinstance(self.grey, bool) or not isinstance(self.grey, int) or not 0 <= self.grey <= 255:
+        if (
+            isinstance(self.grey, bool)
+            or not isinstance(self.grey, int)
+            or not 0 <= self.grey <= 255
+        ):
             raise ValueError(f"Occlusion.grey must be an int in [0, 255], got {self.grey!r}")
 
 
@@ -148,7 +152,9 @@ class CardPlacement:
         if not 0.0 < width <= 1.0:
             raise ValueError(f"CardPlacement.width must be in (0, 1], got {self.width!r}")
         if self.occlusion is not None and not isinstance(self.occlusion, Occlusion):
-            raise ValueError(f"CardPlacement.occlusion must be an Occlusion or None, got {self.occlusion!r}")
+            raise ValueError(
+                f"CardPlacement.occlusion must be an Occlusion or None, got {self.occlusion!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -174,14 +180,18 @@ class TableScene:
         if not isinstance(self.cards, tuple) or not all(
             isinstance(card, CardPlacement) for card in self.cards
         ):
-            raise ValueError(f"TableScene.cards must be a tuple of CardPlacement, got {self.cards!r}")
+            raise ValueError(
+                f"TableScene.cards must be a tuple of CardPlacement, got {self.cards!r}"
+            )
         bg = self.background
         if (
             not isinstance(bg, tuple)
             or len(bg) != 3
             or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in bg)
         ):
-            raise ValueError(f"TableScene.background must be an (r, g, b) tuple of ints 0..255, got {bg!r}")
+            raise ValueError(
+                f"TableScene.background must be an (r, g, b) tuple of ints 0..255, got {bg!r}"
+            )
         get_card_style(self.style)
         if self.texture not in TEXTURES:
             raise ValueError(
@@ -208,56 +218,71 @@ def default_scene(codes: Sequence[str], size: int = 512, style: str = "classic")
     width = min(_CARD_WIDTH, _ROW_WIDTH / (n + (n - 1) * _CARD_GAP))
     pitch = width * (1.0 + _CARD_GAP)
     first = 0.5 - pitch * (n - 1) / 2
-    cards = tuple(CardPlacement(code, first + i * pitch, 0.5, width) for i, code in enumerate(codes))
+    cards = tuple(
+        CardPlacement(code, first + i * pitch, 0.5, width) for i, code in enumerate(codes)
+    )
     return TableScene(size=size, cards=cards, style=style)
 
 
 # --------------------------------------------------------------------------- background
-def _blurred_noise(rng: np.random.Generator, shape: tuple[int, int], radius: float) -> np.ndarray:
-    """Zero-mean, unit-std noise smoothed with a Gaussian of ``radius`` pixels."""
-    noise = rng.standard_normal(shape).astype(np.float32)
-    if radius > 0:
-        lo, hi = float(noise.min()), float(noise.max())
-        grey = Image.fromarray(((noise - lo) * (255.0 / (hi - lo))).astype(np.uint8))
-        noise = np.asarray(grey.filter(ImageFilter.GaussianBlur(radius)), dtype=np.float32)
-    noise -= noise.mean()
-    std = float(noise.std())
-    return noise / std if std > 0 else noise
+def _blurred_noise(
+    rng: np.random.Generator, size: int, sigma_y: float, sigma_x: float
+) -> np.ndarray:
+    """Zero-mean, unit-std (size, size) noise smoothed with a Gaussian (pixels per axis).
+
+    The blur is done in the Fourier domain, so the texture tiles seamlessly.
+    """
+    noise = rng.standard_normal((size, size))
+    fy = np.fft.fftfreq(size)[:, None]
+    fx = np.fft.rfftfreq(size)[None, :]
+    kernel = np.exp(-2.0 * np.pi**2 * ((sigma_y * fy) ** 2 + (sigma_x * fx) ** 2))
+    smooth = np.fft.irfft2(np.fft.rfft2(noise) * kernel, s=(size, size))
+    smooth -= smooth.mean()
+    std = float(smooth.std())
+    return smooth / std if std > 0 else smooth
 
 
 @functools.lru_cache(maxsize=8)
-def _texture_map(size: int, texture: str) -> np.ndarray:
-    """Brightness multiplier (size, size, 1) float32 around 1, read-only."""
+def _texture_map(size: int, texture: str) -> tuple[np.ndarray, np.ndarray]:
+    """Quantised brightness map: (levels (size, size) uint8, gains (256,) float64).
+
+    The brightness multiplier of pixel (y, x) is ``gains[levels[y, x]]``, around 1.
+    Quantising to 256 levels lets :func:`_background` colour a texture with one
+    lookup table instead of floating-point arithmetic over the whole image.
+    """
     rng = np.random.default_rng(_TEXTURE_SEED)
+    gain: np.ndarray
     if texture == "felt":
-        fibres = _blurred_noise(rng, (size, size), 0.6)
-        mottling = _blurred_noise(rng, (size, size), size / 40)
+        fibres = _blurred_noise(rng, size, 0.6, 0.6)
+        mottling = _blurred_noise(rng, size, size / 40, size / 40)
         gain = 1.0 + 0.045 * fibres + 0.05 * mottling
     elif texture == "wood":
-        y = np.arange(size, dtype=np.float32)[:, None] / size
-        warp = _blurred_noise(rng, (size, size), size / 25)
-        fibres = _blurred_noise(rng, (size, max(2, size // 8)), 0.8)
-        fibres_full = np.asarray(
-            Image.fromarray(fibres).resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32
-        )
-        rings = np.sin(2 * np.pi * (y * 9.0 + 0.12 * warp))
-        gain = 1.0 + 0.08 * rings + 0.05 * np.sign(rings) * np.abs(rings) ** 6 + 0.035 * fibres_full
+        y = np.arange(size, dtype=np.float64)[:, None] / size
+        warp = _blurred_noise(rng, size, size / 10, size / 4)
+        grain = _blurred_noise(rng, size, 0.7, size / 12)
+        rings = np.sin(2 * np.pi * (y * 7.0 + 0.25 * warp))
+        gain = 1.0 + 0.07 * rings + 0.045 * grain + 0.02 * _blurred_noise(rng, size, 0.5, 0.5)
     else:
-        gain = np.ones((size, size), dtype=np.float32)
-    result = np.ascontiguousarray(gain[:, :, None], dtype=np.float32)
-    result.flags.writeable = False
-    return result
+        gain = np.ones((size, size), dtype=np.float64)
+    lo, hi = float(gain.min()), float(gain.max())
+    span = hi - lo if hi > lo else 1.0
+    levels = np.clip(np.rint((gain - lo) * (255.0 / span)), 0, 255).astype(np.uint8)
+    gains = lo + span * np.arange(256, dtype=np.float64) / 255.0
+    levels.flags.writeable = False
+    gains.flags.writeable = False
+    return levels, gains
 
 
 @functools.lru_cache(maxsize=16)
 def _background(size: int, color: tuple[int, int, int], texture: str) -> np.ndarray:
     """Cached, read-only (size, size, 3) uint8 table image."""
-    base = np.asarray(color, dtype=np.float32)
     if texture == "plain":
         image = np.empty((size, size, 3), dtype=np.uint8)
         image[:] = np.asarray(color, dtype=np.uint8)
     else:
-        image = np.clip(_texture_map(size, texture) * base + 0.5, 0, 255).astype(np.uint8)
+        levels, gains = _texture_map(size, texture)
+        lut = np.clip(gains[:, None] * np.asarray(color, dtype=np.float64) + 0.5, 0, 255)
+        image = np.take(lut.astype(np.uint8), levels, axis=0)
     image.flags.writeable = False
     return image
 
@@ -351,7 +376,7 @@ def render_table(scene: TableScene) -> np.ndarray:
     """
     size = scene.size
     style = get_card_style(scene.style)
-    out = _background(size, scene.background, scene.texture).copy()
+    out: np.ndarray = _background(size, scene.background, scene.texture).copy()
     for card in scene.cards:
         width = min(max(round(card.width * size), MIN_SPRITE_WIDTH), MAX_SPRITE_WIDTH)
         if card.angle % 360.0 == 0.0 and card.occlusion is None:

@@ -41,7 +41,7 @@ def available_fonts() -> list[str]:
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def font_path(filename: str) -> str:
     """Return a real filesystem path of a bundled font.
 
@@ -57,7 +57,7 @@ def font_path(filename: str) -> str:
     fonts = available_fonts()
     if filename not in fonts:
         raise ValueError(f"unknown font {filename!r}; available fonts: {', '.join(fonts)}")
-    resource = resources.files(__name__).joinpath(_FONT_DIR, filename)
+    resource = resources.files(__name__).joinpath(_FONT_DIR).joinpath(filename)
     path = _exit_stack.enter_context(resources.as_file(resource))
     return str(Path(path).resolve())
 
