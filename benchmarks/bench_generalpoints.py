@@ -34,8 +34,9 @@ def answers(env: gym.Env[Any, Any], info: dict[str, Any]) -> dict[str, str]:
     wrong_numbers = "*".join(["1"] * len(numbers))
     return {
         "correct": env.unwrapped.expert_action(),
-        "correct-jsonish": "{'cards': %r, 'number': %r, 'formula': '%s=24',}"
-        % (info["cards"], numbers, solution),
+        "correct-jsonish": (
+            f"{{'cards': {info['cards']!r}, 'number': {numbers!r}, 'formula': '{solution}=24',}}"
+        ),
         "wrong_value": json.dumps({"formula": wrong_value}),
         "wrong_numbers": json.dumps({"formula": wrong_numbers}),
         "garbage": "I am not sure, maybe 42? Let me think about it again.",

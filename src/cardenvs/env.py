@@ -7,14 +7,14 @@ from collections.abc import Mapping
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
-from oodgym.textspace import action_space, observation_space
-from oodgym.responses import MAX_RESPONSE_CHARS
 
 from cardenvs.cards import SUIT_SETS, Card, parse_cards
 from cardenvs.prompts import TextPrompt, feedback_text
 from cardenvs.rules import Rule, resolve_rule
 from cardenvs.solver import HandSampler, hand_sampler
 from cardenvs.verifier import Verdict, Verifier, resolve_rewards
+from oodgym.responses import MAX_RESPONSE_CHARS
+from oodgym.textspace import action_space, observation_space
 
 __all__ = ["MAX_OBSERVATION_CHARS", "GeneralPointsEnv"]
 
@@ -91,7 +91,7 @@ class GeneralPointsEnv(gym.Env[str, str]):
     * v0: initial release.
     """
 
-    metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 1}
+    metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 1}  # noqa: RUF012
 
     def __init__(
         self,
@@ -108,7 +108,9 @@ class GeneralPointsEnv(gym.Env[str, str]):
         if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
             raise ValueError(f"max_attempts must be an int >= 1; got {max_attempts!r}")
         if observation not in _OBSERVATIONS:
-            raise ValueError(f"observation must be one of {list(_OBSERVATIONS)}; got {observation!r}")
+            raise ValueError(
+                f"observation must be one of {list(_OBSERVATIONS)}; got {observation!r}"
+            )
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode must be None or one of {self.metadata['render_modes']}; "
@@ -237,7 +239,7 @@ class GeneralPointsEnv(gym.Env[str, str]):
             }
         )
 
-    def render(self) -> str | None:  # type: ignore[override]
+    def render(self) -> str | None:
         """``"ansi"``: the current prompt text; ``None`` without a render mode."""
         if self.render_mode == "ansi":
             return self._observation
@@ -257,4 +259,3 @@ class GeneralPointsEnv(gym.Env[str, str]):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._sampler = hand_sampler(self.rule, self.suits)
-

@@ -46,10 +46,10 @@ __all__ = [
     "ExpressionError",
     "Node",
     "equals",
-    "pair_value",
-    "sympy_value",
     "evaluate",
+    "pair_value",
     "parse",
+    "sympy_value",
     "to_sympy",
     "to_text",
 ]
@@ -149,7 +149,9 @@ def _tokenize(text: str, operators: str) -> list[_Token]:
                 )
             if len(digits) > MAX_DIGITS:
                 raise ExpressionError(
-                    "number_too_long", f"number at position {i} has more than {MAX_DIGITS} digits", i
+                    "number_too_long",
+                    f"number at position {i} has more than {MAX_DIGITS} digits",
+                    i,
                 )
             if len(digits) > 1 and digits[0] == "0":
                 raise ExpressionError(
@@ -163,9 +165,7 @@ def _tokenize(text: str, operators: str) -> list[_Token]:
             while nxt < n and text[nxt].isspace():
                 nxt += 1
             if op == "*" and nxt < n and _OPERATOR_ALIASES.get(text[nxt]) == "*":
-                raise ExpressionError(
-                    "power", f"'**' (power) is not allowed (at position {i})", i
-                )
+                raise ExpressionError("power", f"'**' (power) is not allowed (at position {i})", i)
             if op == "/" and nxt < n and text[nxt] == "/":
                 raise ExpressionError(
                     "syntax", f"'//' is not an operator (at position {i}); use '/'", i
@@ -322,8 +322,12 @@ class _Parser:
         if kind == ")":
             raise ExpressionError("syntax", f"unexpected ')' at position {pos}", pos)
         if kind == "=":
-            raise ExpressionError("syntax", f"'=' at position {pos} where a number was expected", pos)
-        raise ExpressionError("syntax", f"'{value}' at position {pos} where a number was expected", pos)
+            raise ExpressionError(
+                "syntax", f"'=' at position {pos} where a number was expected", pos
+            )
+        raise ExpressionError(
+            "syntax", f"'{value}' at position {pos} where a number was expected", pos
+        )
 
 
 def _parse_tokens(tokens: list[_Token], text: str) -> Expression:
@@ -353,7 +357,9 @@ def _parse_tokens(tokens: list[_Token], text: str) -> Expression:
         elif kind == ")":
             raise ExpressionError("syntax", f"unmatched ')' at position {pos}", pos)
         else:
-            raise ExpressionError("syntax", f"missing operator before '{value}' at position {pos}", pos)
+            raise ExpressionError(
+                "syntax", f"missing operator before '{value}' at position {pos}", pos
+            )
     return Expression(root, tuple(parser.numbers), claimed, text)
 
 

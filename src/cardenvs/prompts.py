@@ -59,7 +59,7 @@ def image_prompt(rule: Rule, hand_size: int) -> str:
     return (
         "You are playing GeneralPoints, a card game.\n"
         f"The image shows {hand_size} playing cards. First report the cards you see (their ranks: "
-        "A, 2-10, J, Q, K) in the \"cards\" field, then solve.\n"
+        'A, 2-10, J, Q, K) in the "cards" field, then solve.\n'
         f"Goal: write one formula that uses the number of every card exactly once and "
         f"evaluates to {rule.target}.\n"
         f"{_rules_sentence(rule)}\n"

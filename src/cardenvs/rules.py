@@ -21,9 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from oodgym.registry import Registry
-
 from cardenvs.cards import RANKS
+from oodgym.registry import Registry
 
 __all__ = ["ALLOWED_OPERATORS", "RULES", "Rule", "register_rule", "resolve_rule", "rule_names"]
 
@@ -61,7 +60,7 @@ class Rule:
 
         if not is_int(self.target):
             raise ValueError(f"Rule.target must be an int, got {self.target!r}")
-        faces = self.face_values
+        faces: Any = self.face_values
         if isinstance(faces, list):
             faces = tuple(faces)
             object.__setattr__(self, "face_values", faces)
@@ -69,7 +68,8 @@ class Rule:
             raise ValueError(
                 f"Rule.face_values must be three ints for J, Q, K, got {self.face_values!r}"
             )
-        for label, value in [("ace_value", self.ace_value), *zip(("J", "Q", "K"), faces)]:
+        labelled = [("ace_value", self.ace_value), *zip(("J", "Q", "K"), faces, strict=True)]
+        for label, value in labelled:
             if not is_int(value) or not 0 <= value <= _MAX_VALUE:
                 raise ValueError(
                     f"Rule card value for {label} must be an int in 0..{_MAX_VALUE}, got {value!r}"
@@ -89,7 +89,9 @@ class Rule:
             self, "operators", "".join(op for op in ALLOWED_OPERATORS if op in self.operators)
         )
         if not is_int(self.hand_size) or not 1 <= self.hand_size <= _MAX_HAND:
-            raise ValueError(f"Rule.hand_size must be an int in 1..{_MAX_HAND}, got {self.hand_size!r}")
+            raise ValueError(
+                f"Rule.hand_size must be an int in 1..{_MAX_HAND}, got {self.hand_size!r}"
+            )
         if not is_int(self.min_face_cards) or not 0 <= self.min_face_cards <= self.hand_size:
             raise ValueError(
                 f"Rule.min_face_cards must be an int in 0..hand_size ({self.hand_size}), "
@@ -116,8 +118,10 @@ class Rule:
     def describe(self) -> str:
         """One sentence for prompts: how cards are valued."""
         j, q, k = self.face_values
-        faces = f"'J', 'Q' and 'K' count as {j}" if j == q == k else (
-            f"'J', 'Q' and 'K' count as {j}, {q} and {k}"
+        faces = (
+            f"'J', 'Q' and 'K' count as {j}"
+            if j == q == k
+            else (f"'J', 'Q' and 'K' count as {j}, {q} and {k}")
         )
         text = f"{faces}, and 'A' counts as {self.ace_value}"
         if self.min_face_cards:
@@ -167,6 +171,10 @@ def resolve_rule(spec: object) -> Rule:
     if isinstance(spec, dict) and "face_values" in spec and isinstance(spec["face_values"], list):
         spec = {**spec, "face_values": tuple(spec["face_values"])}
     rule = RULES.resolve(spec, argument="rule")
+    if isinstance(spec, dict) and len(spec) > 1 and "name" not in spec.keys() - {"name"}:
+        # An overridden registered rule must not pass for the original in info/prompts.
+        params = ",".join(f"{k}={spec[k]}" for k in sorted(spec) if k != "name")
+        rule = Rule(**{**_fields(rule), "name": f"{spec['name']}({params})"})
     if not rule.name:
         rule = Rule(**{**_fields(rule), "name": "custom"})
     return rule

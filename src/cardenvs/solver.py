@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from cardenvs.cards import Card, deck
-from cardenvs.expression import Node
+from cardenvs.expression import Node, to_text
 from cardenvs.rules import Rule
 
 __all__ = [
@@ -112,6 +112,14 @@ def canon_text(canon: tuple[Any, ...]) -> str:
     return text
 
 
+def _display(canon: tuple[Any, ...], tree: _Tree, operators: str) -> str:
+    """Readable text of a solution: its normal form, unless that needs a banned operator."""
+    text = canon_text(canon)
+    if all(c in operators for c in text if c in "+-*/"):
+        return text
+    return to_text(_tree_to_node(tree))
+
+
 # --------------------------------------------------------------------------- all solutions
 
 
@@ -137,7 +145,7 @@ def solve(values: Sequence[int], rule: Rule) -> list[str]:
         if len(pool) == 1:
             value, canon, tree = pool[0]
             if value == target and canon not in found:
-                found[canon] = canon_text(canon)
+                found[canon] = _display(canon, tree, ops)
             return
         for i, j in itertools.combinations(range(len(pool)), 2):
             (va, ca, ta), (vb, cb, tb) = pool[i], pool[j]
@@ -176,9 +184,7 @@ class _Reach:
         self.ops = ops
         self.memo: dict[tuple[int, ...], dict[Fraction, _Tree]] = {}
 
-    def splits(
-        self, values: tuple[int, ...]
-    ) -> Iterable[tuple[tuple[int, ...], tuple[int, ...]]]:
+    def splits(self, values: tuple[int, ...]) -> Iterable[tuple[tuple[int, ...], tuple[int, ...]]]:
         n = len(values)
         seen: set[tuple[int, ...]] = set()
         for size in range(1, n):
@@ -248,7 +254,8 @@ def _compute_table(rule: Rule) -> dict[tuple[int, ...], str]:
     for hand in itertools.combinations_with_replacement(rule.values, rule.hand_size):
         tree = reach.witness(hand, target)
         if tree is not None:
-            table[hand] = canon_text(canonical_form(_tree_to_node(tree)))
+            node = _tree_to_node(tree)
+            table[hand] = _display(canonical_form(node), tree, rule.operators)
     return table
 
 

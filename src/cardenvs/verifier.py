@@ -30,12 +30,11 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import Any, Final, NamedTuple
 
-from oodgym.responses import MAX_RESPONSE_CHARS, Extraction, extract_fields
-from oodgym.textspace import ascii_safe
-
 from cardenvs.cards import RANKS, rank_from_name
 from cardenvs.expression import ExpressionError, pair_value, parse, sympy_value
 from cardenvs.rules import Rule
+from oodgym.responses import MAX_RESPONSE_CHARS, Extraction, extract_fields
+from oodgym.textspace import ascii_safe
 
 __all__ = [
     "ANSWER_KEYS",
@@ -66,14 +65,14 @@ DEFAULT_REWARDS: Final[Mapping[str, float]] = {
 ANSWER_KEYS: Final = ("cards", "number", "formula")
 
 _RANK_ORDER: Final = list(RANKS)
-_FORMULA_CHARS: Final = frozenset("0123456789+-*/()= \t×÷−–·")  # noqa: RUF001
+_FORMULA_CHARS: Final = frozenset("0123456789+-*/()= \t×÷−–·")
 
 
 def looks_like_formula(line: str) -> bool:
     """True for a bare line made only of numbers, operators, parentheses and ``=``."""
     if len(line) > 512 or not set(line) <= _FORMULA_CHARS:
         return False
-    return any(c.isdigit() for c in line) and any(c in "+-*/×÷−–·" for c in line)  # noqa: RUF001
+    return any(c.isdigit() for c in line) and any(c in "+-*/×÷−–·" for c in line)
 
 
 def resolve_rewards(rewards: Mapping[str, float] | None) -> dict[str, float]:
@@ -171,9 +170,7 @@ class Verifier:
 
     def extract(self, response: str) -> Extraction:
         """The answer fields of a raw response (never raises for a ``str``)."""
-        return extract_fields(
-            response, ANSWER_KEYS, bare_key="formula", is_bare=looks_like_formula
-        )
+        return extract_fields(response, ANSWER_KEYS, bare_key="formula", is_bare=looks_like_formula)
 
     def judge(
         self,
@@ -226,7 +223,7 @@ class Verifier:
             detail = f" ({shown})" if shown else ""
             return self._verdict(
                 "illegal_formula",
-                f"The formula must be a string, got {kind}{detail}; write it like \"(1+2+3)*4\".",
+                f'The formula must be a string, got {kind}{detail}; write it like "(1+2+3)*4".',
             )
         try:
             expression = parse(formula, operators=self.rule.operators)

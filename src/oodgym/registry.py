@@ -25,7 +25,7 @@ import dataclasses
 import importlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -105,7 +105,7 @@ class Registry(Generic[T]):
             doc = getattr(target, "__doc__", None) if callable(target) else None
             description = (doc or "").strip().splitlines()[0] if doc else ""
         self._entries[name] = RegistryEntry(name, target, description)
-        return target
+        return cast("T | Callable[..., T]", target)
 
     def decorator(
         self, name: str, *, description: str = "", overwrite: bool = False
@@ -154,7 +154,7 @@ class Registry(Generic[T]):
         """
         arg = argument or self.kind
         if isinstance(spec, self.value_type):
-            return spec  # type: ignore[return-value]
+            return cast(T, spec)
         if isinstance(spec, str):
             name, params = spec, {}
         elif isinstance(spec, Mapping):
@@ -191,7 +191,7 @@ class Registry(Generic[T]):
                 if not part or not hasattr(obj, part):
                     raise ValueError(f"{arg}: module {module_name!r} has no attribute {attr!r}")
                 obj = getattr(obj, part)
-            return obj  # type: ignore[no-any-return]
+            return cast("T | Callable[..., T]", obj)
         known = ", ".join(repr(n) for n in self._entries) or "(none)"
         raise ValueError(
             f"{arg}: unknown {self.kind} {name!r}; registered: {known} "
@@ -203,7 +203,7 @@ class Registry(Generic[T]):
     ) -> T:
         if isinstance(target, self.value_type):
             if not params:
-                return target  # type: ignore[return-value]
+                return cast(T, target)
             if dataclasses.is_dataclass(target) and not isinstance(target, type):
                 fields = {f.name for f in dataclasses.fields(target)}
                 unknown = sorted(set(params) - fields)
@@ -212,7 +212,7 @@ class Registry(Generic[T]):
                         f"{arg}: {self.kind} {name!r} has no parameter(s) {unknown}; "
                         f"allowed: {sorted(fields)}"
                     )
-                return dataclasses.replace(target, **params)  # type: ignore[type-var]
+                return cast(T, dataclasses.replace(target, **params))
             raise ValueError(f"{arg}: {self.kind} {name!r} takes no parameters, got {params!r}")
         if not callable(target):
             raise TypeError(f"{arg}: {name!r} is neither a {self.value_type.__name__} nor callable")

@@ -96,8 +96,8 @@ _ESCAPES["t"] = "\t"
 _NUMBER = re.compile(r"-?\d{1,300}(?:\.\d{1,300})?(?:[eE][+-]?\d{1,4})?")
 _BARE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_ \-]{0,63}")
 _RAW_END = frozenset(",}]\n")
-_QUOTES = "\"'“”‘’"  # noqa: RUF001 - typographic quotes are accepted on purpose
-_CLOSING_QUOTE = {'"': '"', "'": "'", "“": "”", "”": "”", "‘": "’", "’": "’"}  # noqa: RUF001
+_QUOTES = "\"'“”‘’"
+_CLOSING_QUOTE = {'"': '"', "'": "'", "“": "”", "”": "”", "‘": "’", "’": "’"}
 
 
 class _JsonishParser:
@@ -272,7 +272,7 @@ def _key_pattern(keys: Sequence[str]) -> re.Pattern[str]:
         alternatives.append(r"[ _\-]{1,3}".join(words))
     # A key, optionally quoted (straight or typographic) or wrapped in Markdown bold, then ':'.
     return re.compile(
-        r"[\"'“‘*]{0,2}\b(" + "|".join(alternatives) + r")\b[\"'”’*]{0,2}[ \t]{0,8}[:=]",  # noqa: RUF001
+        r"[\"'“‘*]{0,2}\b(" + "|".join(alternatives) + r")\b[\"'”’*]{0,2}[ \t]{0,8}[:=]",
         re.IGNORECASE,
     )
 

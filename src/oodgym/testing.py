@@ -241,7 +241,7 @@ def check_vector(
     for env in singles:
         env.action_space.seed(seed)
     actions = tuple(env.action_space.sample() for env in singles)
-    expected_steps = [env.step(a) for env, a in zip(singles, actions)]
+    expected_steps = [env.step(a) for env, a in zip(singles, actions, strict=True)]
     for mode in ("sync", "async"):
         vector_kwargs = {"shared_memory": False} if mode == "async" else {}
         try:
@@ -255,9 +255,11 @@ def check_vector(
         except Exception as err:
             raise ConformanceError(f"{env_id}: make_vec({mode!r}) failed: {err!r}") from err
         try:
-            obs, _ = envs.reset(seed=[seed + i for i in range(num_envs)])
+            obs, _ = envs.reset(seed=[seed + i for i in range(num_envs)])  # type: ignore[arg-type]
             if not all(_same(_item(obs, i), expected[i]) for i in range(num_envs)):
-                raise ConformanceError(f"{env_id}: make_vec({mode!r}) reset differs from single envs")
+                raise ConformanceError(
+                    f"{env_id}: make_vec({mode!r}) reset differs from single envs"
+                )
             obs, rewards, *_ = envs.step(actions)
             for i, (s_obs, s_reward, *_rest) in enumerate(expected_steps):
                 if not _same(_item(obs, i), s_obs) or float(rewards[i]) != float(s_reward):

@@ -446,8 +446,13 @@ def _render(rank: str, suit: str, style: CardStyle, width: int) -> np.ndarray:
     )
     body(canvas, rank, suit, ink)
     _draw_index(canvas, rank, suit, ink)
-    small = canvas.image.resize((width, height), Image.Resampling.LANCZOS)
-    array = np.array(small, dtype=np.uint8)
+    # Resample colour and coverage separately: transparent pixels carry the border colour,
+    # so edge pixels keep clean colours (no un-premultiplication noise at low alpha).
+    size = (width, height)
+    rgb = canvas.image.convert("RGB").resize(size, Image.Resampling.LANCZOS)
+    alpha = canvas.image.getchannel("A").resize(size, Image.Resampling.LANCZOS)
+    rgb.putalpha(alpha)
+    array = np.array(rgb, dtype=np.uint8)
     array.flags.writeable = False
     return array
 

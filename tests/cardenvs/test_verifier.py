@@ -1,0 +1,186 @@
+import json
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cardenvs.rules import RULES, Rule
+from cardenvs.solver import solution_table, solve
+from cardenvs.verifier import DEFAULT_REWARDS, Verifier, looks_like_formula, resolve_rewards
+
+from .strategies import formula_trees
+
+FACE10 = RULES.resolve("face-10")
+V = Verifier(FACE10)
+
+
+def judge(text: str, numbers: list[int], **kw):
+    return V.judge(text, numbers, **kw)
+
+
+def test_the_float_trap_is_exact() -> None:
+    verdict = judge('{"formula": "8/(3-8/3)"}', [3, 3, 8, 8])
+    assert verdict.category == "correct" and verdict.reward == 5.0
+
+
+@pytest.mark.parametrize(
+    ("text", "numbers", "category", "snippet"),
+    [
+        ('{"formula": "1+2+3+4"}', [1, 2, 3, 4], "wrong_value", "evaluates to 10, not 24"),
+        ('{"formula": "3*8=25"}', [3, 8], "wrong_value", "claims = 25"),
+        ('{"formula": "(1+2+3)*4 = 10"}', [1, 2, 3, 4], "wrong_value", "claims = 10"),
+        ('{"formula": "12*2*1"}', [1, 2, 2, 3], "wrong_numbers", "12 is not one of your cards"),
+        ('{"formula": "12+3*4"}', [1, 2, 3, 4], "wrong_numbers", "12 is 1 and 2 written together"),
+        ('{"formula": "8*3*1*1"}', [1, 3, 8, 8], "wrong_numbers", "1 is used 2 times"),
+        ('{"formula": "8*3"}', [1, 3, 8, 1], "wrong_numbers", "does not use 1, 1"),
+        (
+            '{"formula": "6*4"}',
+            [1, 2, 3, 4],
+            "wrong_numbers",
+            "6 is not one of your cards 1, 2, 3, 4",
+        ),
+        ('{"formula": "8/(3-3)*8"}', [3, 3, 8, 8], "illegal_formula", "division by zero"),
+        ('{"formula": "2**3*3"}', [2, 3, 3], "illegal_formula", "power"),
+        ('{"formula": null}', [1, 2, 3, 4], "illegal_formula", "null"),
+        ('{"formula": 24}', [1, 2, 3, 4], "illegal_formula", "must be a string"),
+        ('{"formula": ["1+2"]}', [1, 2, 3, 4], "illegal_formula", "must be a string"),
+        ("no idea", [1, 2, 3, 4], "illegal_formula", "No formula found"),
+        ('{"formula": "-1+25"}', [1, 25], "illegal_formula", "unary"),
+        (
+            "{\"formula\": \"__import__('os').system('echo pwned')\"}",
+            [1, 2, 3, 4],
+            "illegal_formula",
+            "names",
+        ),
+    ],
+)
+def test_categories_and_specific_messages(
+    text: str, numbers: list[int], category: str, snippet: str
+) -> None:
+    verdict = judge(text, numbers)
+    assert verdict.category == category, verdict
+    assert verdict.reward == DEFAULT_REWARDS[category]
+    assert snippet in verdict.message, verdict.message
+    assert verdict.message.isascii()
+
+
+def test_banned_operator_is_illegal() -> None:
+    verifier = Verifier(Rule(operators="+-*"))
+    verdict = verifier.judge('{"formula": "8/(3-8/3)"}', [3, 3, 8, 8])
+    assert verdict.category == "illegal_formula" and "division" in verdict.message
+
+
+def test_rewards_are_configurable_and_validated() -> None:
+    verifier = Verifier(FACE10, {"correct": 1.0, "illegal_formula": -1.0})
+    assert verifier.judge("3*8", [3, 8]).reward == 1.0
+    assert verifier.judge("nothing", [3, 8]).reward == -1.0
+    with pytest.raises(ValueError, match="unknown category 'bonus'"):
+        resolve_rewards({"bonus": 1.0})
+    with pytest.raises(ValueError, match="must be a number"):
+        resolve_rewards({"correct": "high"})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "__import__('os').system('touch /tmp/pwned')",
+        "{\"formula\": \"__import__('os').system('touch /tmp/pwned')\"}",
+        "x" * 100_000,
+        "1+" * 50_000 + "1",
+        "(" * 5000 + "24" + ")" * 5000,
+        '{"formula": "' + "(" * 5000 + "3*8" + ")" * 5000 + '"}',
+        '{"formula": null}',
+        '{"formula": ' + "[" * 5000 + "]" * 5000 + "}",
+        "{'formula': '" + "9" * 5000 + "'}",
+        '{"formula": "' + "*".join(["999999999"] * 100) + '"}',
+        '{"formula": "' + "/".join(["7"] * 100) + '"}',
+        '\x00\x01\x02 {"formula": "3*8\x00"}',
+        "24",
+        '{"formula": "24"}',
+        '{"formula": "=24"}',
+    ],
+)
+def test_hostile_input_is_judged_without_exceptions_and_never_rewarded(text: str) -> None:
+    start = time.perf_counter()
+    verdict = judge(text, [3, 3, 8, 8])
+    assert time.perf_counter() - start < 2.0  # generous bound against blow-ups, not a speed target
+    assert verdict.category != "correct" and verdict.reward < 0
+    assert verdict.message and verdict.message.isascii()
+
+
+def test_image_mode_recognition() -> None:
+    ranks = ["Q", "10", "A", "3"]
+    numbers = [10, 10, 1, 3]
+    ok = judge(
+        json.dumps({"cards": ["10", "Queen", "a", "3"], "formula": "10+10+1*3"}),
+        numbers,
+        ranks=ranks,
+    )
+    assert ok.category == "wrong_value"  # recognition passed; the formula is judged next
+    wrong = judge(
+        json.dumps({"cards": ["K", "10", "A", "3"], "formula": "1"}), numbers, ranks=ranks
+    )
+    assert wrong.category == "wrong_recognition" and wrong.reward == -1.5
+    assert "K is not on the table" in wrong.message and "Q" not in wrong.message
+    missing = judge(json.dumps({"formula": "1"}), numbers, ranks=ranks)
+    assert missing.category == "wrong_recognition"
+    ten_as_t = judge(
+        json.dumps({"cards": ["T", "Q", "A", "3"], "formula": "(10+10)*1+3"}), numbers, ranks=ranks
+    )
+    assert ten_as_t.category == "wrong_value"
+
+
+def test_looks_like_formula() -> None:
+    assert looks_like_formula("(1+2) * 8")
+    assert not looks_like_formula("24")
+    assert not looks_like_formula("answer: 3*8")
+
+
+HANDS = sorted(solution_table(FACE10))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.sampled_from(HANDS), st.randoms(use_true_random=False))
+def test_every_solution_verifies_in_any_answer_shape(hand: tuple[int, ...], rnd) -> None:
+    formula = rnd.choice(solve(hand, FACE10))
+    shapes = [
+        json.dumps({"cards": [], "number": list(hand), "formula": formula + "=24"}),
+        f"{{'formula': '{formula}',}}",
+        f"Let me think.\n```\n{formula} = 24\n```",
+        f"formula: {formula}",
+    ]
+    for text in shapes:
+        verdict = V.judge(text, list(hand))
+        assert verdict.category == "correct", (text, verdict)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(HANDS),
+    formula_trees(st.integers(0, 30), max_leaves=5),
+)
+def test_a_number_not_dealt_never_succeeds(hand: tuple[int, ...], formula: str) -> None:
+    from cardenvs.expression import ExpressionError, parse
+
+    try:
+        used = parse(formula).numbers
+    except ExpressionError:
+        return
+    verdict = V.judge(json.dumps({"formula": formula}), list(hand))
+    if any(n not in hand for n in used):
+        assert verdict.category in ("wrong_numbers", "illegal_formula")
+        assert verdict.reward < 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_random_strings_never_raise_and_never_succeed(text: str) -> None:
+    verdict = V.judge(text, [3, 3, 8, 8])
+    assert verdict.category in DEFAULT_REWARDS
+    assert verdict.category != "correct" or "8" in text
+
+
+def test_non_str_action_raises_type_error() -> None:
+    with pytest.raises(TypeError):
+        V.judge(42, [1, 2, 3, 4])  # type: ignore[arg-type]
