@@ -31,9 +31,8 @@ Example:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from oodgym.textspace import ascii_safe
 
@@ -105,9 +104,8 @@ class ExpressionError(ValueError):
 Node = Any
 
 
-@dataclass(frozen=True)
-class Expression:
-    """A parsed formula.
+class Expression(NamedTuple):
+    """A parsed formula (an immutable named tuple).
 
     Attributes:
         root: The tree of the left-hand side.
@@ -222,41 +220,83 @@ def _tokenize(text: str, operators: str) -> list[_Token]:
 
 
 _FAST_TOKEN: Final = re.compile(r"[0-9]+|\S")
-_FAST_KIND: Final[dict[str, tuple[str, str]]] = {
-    **{sym: ("o", op) for sym, op in _OPERATOR_ALIASES.items()},
-    "(": ("(", "("),
-    ")": (")", ")"),
-    "=": ("=", "="),
-}
 
 
-def _tokenize_fast(text: str, operators: str) -> list[_Token] | None:
-    """Tokens without positions, or ``None`` when anything needs the detailed tokenizer."""
-    tokens: list[_Token] = []
-    depth = 0
-    for piece in _FAST_TOKEN.findall(text):
-        first = piece[0]
-        if "0" <= first <= "9":
-            if len(piece) > MAX_DIGITS or (first == "0" and len(piece) > 1):
-                return None
-            tokens.append(("n", int(piece), -1))
-            continue
-        kind = _FAST_KIND.get(piece)
-        if kind is None:
-            return None
-        if kind[0] == "o":
-            if kind[1] not in operators:
-                return None
-        elif kind[0] == "(":
-            depth += 1
-            if depth > MAX_DEPTH:
-                return None
-        elif kind[0] == ")":
-            depth -= 1
-        tokens.append((kind[0], kind[1], -1))
-    if len(tokens) > MAX_TOKENS:
+_PREC: Final[dict[str, int]] = {"+": 1, "-": 1, "*": 2, "/": 2}
+
+
+def _parse_fast(text: str, operators: str) -> Expression | None:
+    """Single-loop operator-precedence parse of a well-formed formula.
+
+    Returns ``None`` for anything irregular (bad characters, syntax errors,
+    caps exceeded): :func:`parse` then re-reads the formula with the detailed
+    tokenizer and recursive-descent parser, which words the error precisely.
+    Both parsers build the same tree; a property test holds them to it.
+    """
+    pieces = _FAST_TOKEN.findall(text)
+    count = len(pieces)
+    if count > MAX_TOKENS or count == 0:
         return None
-    return tokens
+    out: list[Node] = []
+    stack: list[str] = []
+    numbers: list[int] = []
+    expect_operand = True
+    depth = 0
+    claimed: int | None = None
+    aliases = _OPERATOR_ALIASES
+    prec = _PREC
+    i = 0
+    while i < count:
+        piece = pieces[i]
+        first = piece[0]
+        if expect_operand:
+            if "0" <= first <= "9":
+                if len(piece) > MAX_DIGITS or (first == "0" and len(piece) > 1):
+                    return None
+                value = int(piece)
+                out.append(value)
+                numbers.append(value)
+                expect_operand = False
+            elif piece == "(":
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return None
+                stack.append("(")
+            else:
+                return None
+        elif piece in aliases:
+            op = aliases[piece]
+            if op not in operators:
+                return None
+            level = prec[op]
+            while stack and stack[-1] != "(" and prec[stack[-1]] >= level:
+                right = out.pop()
+                out.append((stack.pop(), out.pop(), right, -1))
+            stack.append(op)
+            expect_operand = True
+        elif piece == ")":
+            depth -= 1
+            if depth < 0:
+                return None
+            while stack[-1] != "(":
+                right = out.pop()
+                out.append((stack.pop(), out.pop(), right, -1))
+            stack.pop()
+        elif piece == "=" and i + 2 == count:
+            rhs = pieces[i + 1]
+            if not ("0" <= rhs[0] <= "9") or len(rhs) > MAX_DIGITS or (rhs[0] == "0" and len(rhs) > 1):
+                return None
+            claimed = int(rhs)
+            break
+        else:
+            return None
+        i += 1
+    if expect_operand or depth != 0:
+        return None
+    while stack:
+        right = out.pop()
+        out.append((stack.pop(), out.pop(), right, -1))
+    return Expression(out[0], tuple(numbers), claimed, text)
 
 
 class _Parser:
@@ -383,12 +423,10 @@ def parse(text: str, *, operators: str = "+-*/", precise: bool = False) -> Expre
             "too_long",
             f"the formula has {len(text)} characters; the limit is {MAX_FORMULA_CHARS}",
         )
-    fast = None if precise else _tokenize_fast(text, operators)
-    if fast is not None:
-        try:
-            return _parse_tokens(fast, text)
-        except ExpressionError:
-            pass  # re-read with positions for a precise message
+    if not precise:
+        fast = _parse_fast(text, operators)
+        if fast is not None:
+            return fast
     return _parse_tokens(_tokenize(text, operators), text)
 
 
@@ -459,28 +497,28 @@ def to_sympy(node: Node) -> Any:
 def sympy_value(node: Node) -> Any:
     """The tree's value computed by sympy's exact number arithmetic.
 
-    Each node combines sympy numbers: ``Integer`` leaves, ``+``, ``-``, ``*``,
-    and ``x * y**-1`` for division (sympy's ``Pow(y, -1)`` of a number is its
-    exact reciprocal). This is the confirmation used for every success: it is
+    Each node combines sympy numbers (``Integer`` leaves; ``+ - * /`` on sympy
+    ``Rational`` values, sympy's own exact arithmetic). This is the
+    confirmation used for every success: it is
     independent of our own integer-pair arithmetic and, unlike building
     ``Add``/``Mul`` objects (:func:`to_sympy`), cheap enough for every step.
     """
     import sympy
 
-    one_neg = sympy.Integer(-1)
+    integer = sympy.Integer
 
     def build(n: Node) -> Any:
         if n.__class__ is int:
-            return sympy.Integer(n)
+            return integer(n)
         op, left, right, _ = n
         a, b = build(left), build(right)
         if op == "+":
             return a + b
         if op == "-":
-            return a + one_neg * b
+            return a - b
         if op == "*":
             return a * b
-        return a * b**-1
+        return a / b
 
     return build(node)
 

@@ -24,10 +24,10 @@ code used -1 there, on top of the attempt's own penalty).
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from fractions import Fraction
 from typing import Any, Final, NamedTuple
 
 from cardenvs.cards import RANKS, rank_from_name
@@ -118,9 +118,20 @@ class Verdict(NamedTuple):
         return self.category == "correct"
 
 
-def _show(value: Fraction) -> str:
-    text = str(value)
-    return text if len(text) <= 40 else f"a number with {len(str(value.numerator))} digits"
+def _value_text(num: int, den: int) -> str:
+    """Reduced ``num/den`` as text ("24", "-47/2"), without building a Fraction."""
+    divisor = math.gcd(num, den)
+    if den < 0:
+        divisor = -divisor
+    num, den = num // divisor, den // divisor
+    return str(num) if den == 1 else f"{num}/{den}"
+
+
+def _show(text: str) -> str:
+    if len(text) <= 40:
+        return text
+    digits = len(text.split("/")[0].lstrip("-"))
+    return f"a number with {digits} digits"
 
 
 def _list(values: Sequence[Any]) -> str:
@@ -235,18 +246,19 @@ class Verifier:
 
         if sorted(expression.numbers) != sorted(numbers):
             problem = self._numbers_problem(expression.numbers, numbers)
-            value = Fraction(num, den)
-            return self._verdict("wrong_numbers", problem, formula=formula, value=str(value))
+            return self._verdict(
+                "wrong_numbers", problem, formula=formula, value=_value_text(num, den)
+            )
 
         target = self.rule.target
         if num != target * den:
-            value = Fraction(num, den)
+            value = _value_text(num, den)
             return self._verdict(
                 "wrong_value",
                 f"The formula uses your cards correctly but evaluates to {_show(value)}, "
                 f"not {target}.",
                 formula=formula,
-                value=str(value),
+                value=value,
             )
         if expression.claimed is not None and expression.claimed != target:
             return self._verdict(

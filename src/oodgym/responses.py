@@ -27,8 +27,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "MAX_NESTING",
@@ -51,9 +50,8 @@ _MAX_CANDIDATES = 6
 JsonValue = Any
 
 
-@dataclass(frozen=True)
-class Extraction:
-    """What was found in a response.
+class Extraction(NamedTuple):
+    """What was found in a response (an immutable named tuple).
 
     Attributes:
         fields: Wanted keys (spelled as requested) mapped to their parsed values.
@@ -65,7 +63,7 @@ class Extraction:
         length: Length of the response in characters.
     """
 
-    fields: dict[str, JsonValue] = field(default_factory=dict)
+    fields: dict[str, JsonValue]
     form: str = "none"
     length: int = 0
 
@@ -336,11 +334,12 @@ def _whole_object(text: str, wanted: dict[str, str]) -> tuple[dict[str, JsonValu
     if first < 0 or last <= first:
         return None
     candidate = text[first : last + 1]
-    obj = _loads_dict(candidate)
+    has_double = '"' in candidate
+    obj = _loads_dict(candidate) if has_double else None
     if obj is not None:
         found = _pick(obj, wanted)
         return (found, "json") if found else None
-    if "'" in candidate and '"' not in candidate and "\\" not in candidate:
+    if not has_double and "'" in candidate and "\\" not in candidate:
         obj = _loads_dict(_TRAILING_COMMA.sub(r"\1", candidate.replace("'", '"')))
         if obj is not None:
             found = _pick(obj, wanted)

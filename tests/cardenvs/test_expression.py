@@ -149,3 +149,29 @@ def test_exact_value_agrees_with_sympy_and_survives_printing(text: str) -> None:
     reprinted = parse(to_text(root))
     assert evaluate(reprinted.root) == value
     assert sorted(reprinted.numbers) == sorted(parse(text).numbers)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        formula_trees(),
+        st.text(alphabet="0123456789+-*/() =×÷", max_size=40),
+    )
+)
+def test_fast_and_precise_parsers_agree(text: str) -> None:
+    def outcome(precise: bool) -> object:
+        try:
+            expression = parse(text, precise=precise)
+        except ExpressionError as err:
+            return ("error", err.kind if precise else "any")
+        try:
+            value = evaluate(expression.root)
+        except ExpressionError:
+            value = None
+        return (value, expression.numbers, expression.claimed)
+
+    fast, precise = outcome(False), outcome(True)
+    if isinstance(precise, tuple) and precise[0] == "error":
+        assert isinstance(fast, tuple) and fast[0] == "error"
+    else:
+        assert fast == precise

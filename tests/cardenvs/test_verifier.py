@@ -184,3 +184,23 @@ def test_random_strings_never_raise_and_never_succeed(text: str) -> None:
 def test_non_str_action_raises_type_error() -> None:
     with pytest.raises(TypeError):
         V.judge(42, [1, 2, 3, 4])  # type: ignore[arg-type]
+
+
+def test_a_sympy_disagreement_is_never_rewarded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sympy
+
+    import cardenvs.verifier as verifier_module
+
+    monkeypatch.setattr(verifier_module, "sympy_value", lambda root: sympy.Integer(23))
+    with pytest.warns(RuntimeWarning, match="sympy disagrees"):
+        verdict = Verifier(FACE10).judge('{"formula": "8/(3-8/3)"}', [3, 3, 8, 8])
+    assert verdict.category != "correct" and verdict.reward < 0
+
+
+@pytest.mark.parametrize(
+    ("formula", "shown"),
+    [("1-8/3*1", "evaluates to -5/3,"), ("(1+2)/(3*8)", "evaluates to 1/8,")],
+)
+def test_wrong_values_are_shown_exactly(formula: str, shown: str) -> None:
+    numbers = sorted(int(c) for c in formula if c.isdigit())
+    assert shown in V.judge_formula(formula, numbers).message
