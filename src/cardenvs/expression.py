@@ -284,7 +284,11 @@ def _parse_fast(text: str, operators: str) -> Expression | None:
             stack.pop()
         elif piece == "=" and i + 2 == count:
             rhs = pieces[i + 1]
-            if not ("0" <= rhs[0] <= "9") or len(rhs) > MAX_DIGITS or (rhs[0] == "0" and len(rhs) > 1):
+            if (
+                not ("0" <= rhs[0] <= "9")
+                or len(rhs) > MAX_DIGITS
+                or (rhs[0] == "0" and len(rhs) > 1)
+            ):
                 return None
             claimed = int(rhs)
             break
