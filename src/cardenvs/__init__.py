@@ -7,11 +7,20 @@ Importing the package registers the ids (see :mod:`cardenvs.registration`)::
 
     env = gym.make("cardenvs/GeneralPoints-v0")             # J/Q/K = 10
     env = gym.make("cardenvs/GeneralPoints-RuleOOD-v0")     # J/Q/K = 11/12/13
+    env = gym.make("cardenvs/GeneralPoints-Image-v0")       # cards shown only in an image
 
-Add a rule without editing the library::
+Add a rule or a visual variant without editing the library::
 
     cardenvs.register_rule("make-10", cardenvs.Rule(target=10))
     env = gym.make("cardenvs/GeneralPoints-v0", rule="make-10")
+
+    class Invert(cardenvs.VisualVariant):
+        name = "invert"
+        def image(self, image, rng):
+            return 255 - image
+
+    cardenvs.register_visual("invert", Invert)
+    env = gym.make("cardenvs/GeneralPoints-Image-v0", visuals=["invert", "rotate"])
 """
 
 from cardenvs.cards import Card, parse_card, parse_cards
@@ -21,6 +30,7 @@ from cardenvs.registration import PRESETS, oodgym_presets, register_presets
 from cardenvs.rules import Rule, register_rule, rule_names
 from cardenvs.solver import is_solvable, solution_table, solve
 from cardenvs.verifier import DEFAULT_REWARDS, Verdict, Verifier
+from cardenvs.visuals import VisualVariant, register_visual, visual_variants
 
 __all__ = [
     "DEFAULT_REWARDS",
@@ -31,6 +41,7 @@ __all__ = [
     "Rule",
     "Verdict",
     "Verifier",
+    "VisualVariant",
     "evaluate",
     "is_solvable",
     "oodgym_presets",
@@ -38,9 +49,11 @@ __all__ = [
     "parse_card",
     "parse_cards",
     "register_rule",
+    "register_visual",
     "rule_names",
     "solution_table",
     "solve",
+    "visual_variants",
 ]
 
 register_presets()

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
 
 from cardenvs.cards import SUIT_SETS, Card, parse_cards
-from cardenvs.prompts import TextPrompt, feedback_text
+from cardenvs.prompts import TextPrompt, feedback_text, image_prompt
 from cardenvs.rules import Rule, resolve_rule
 from cardenvs.solver import HandSampler, hand_sampler
 from cardenvs.verifier import Verdict, Verifier, resolve_rewards
@@ -20,11 +22,11 @@ __all__ = ["MAX_OBSERVATION_CHARS", "GeneralPointsEnv"]
 
 #: Upper bound of an observation's length (prompt plus one feedback message).
 MAX_OBSERVATION_CHARS = 4096
-_OBSERVATIONS = ("text",)
+_OBSERVATIONS = ("text", "image")
 _RESET_OPTIONS = ("cards",)
 
 
-class GeneralPointsEnv(gym.Env[str, str]):
+class GeneralPointsEnv(gym.Env[Any, str]):
     """GeneralPoints: reach the target number with the values of the dealt cards.
 
     ## Description
@@ -42,9 +44,16 @@ class GeneralPointsEnv(gym.Env[str, str]):
     non-``str`` action raises ``TypeError``.
 
     ## Observation Space
-    ``spaces.Text`` (ASCII, up to ``MAX_OBSERVATION_CHARS`` characters): the
-    prompt naming the cards, the rule and the answer format; after a judged
-    attempt it also carries that attempt's feedback.
+    ``observation="text"``: ``spaces.Text`` (ASCII, up to ``MAX_OBSERVATION_CHARS``
+    characters): the prompt naming the cards, the rule and the answer format;
+    after a judged attempt it also carries that attempt's feedback.
+
+    ``observation="image"``: ``spaces.Dict({"text": Text, "image": Box(0, 255,
+    (image_size, image_size, 3), uint8)})``. The prompt does not name the
+    cards: the model must read them from the image and report them in the
+    ``"cards"`` field. The image is rendered once per reset (visual variants
+    applied, randomness from a visual stream of ``np_random``) and the same
+    frame is returned (as a fresh copy) by every step of the episode.
 
     ## Rewards
     One verdict per attempt (defaults are the paper's): ``correct`` +5,
@@ -75,8 +84,13 @@ class GeneralPointsEnv(gym.Env[str, str]):
       diamonds) or ``"all"``.
     * ``max_attempts``: graded attempts per episode, >= 1 (default 5).
     * ``rewards``: per-category reward overrides (default: the paper's).
-    * ``observation``: ``"text"`` (default).
-    * ``render_mode``: ``None`` or ``"ansi"`` (the current prompt).
+    * ``observation``: ``"text"`` (default) or ``"image"``.
+    * ``image_size``: side of the square table image in pixels, 224..1200 (default 512).
+    * ``visuals``: visual variants applied in order, as plain data, e.g.
+      ``["rotate", {"name": "noise", "sigma": 5}]`` (see ``cardenvs.visual_variants()``);
+      they change the image only, never the deal, the text, the info or the rewards.
+    * ``render_mode``: ``None``, ``"ansi"`` (the current prompt) or ``"rgb_array"``
+      (the table image; rendered on demand in text mode).
 
     ## Example
     >>> import gymnasium as gym, cardenvs
@@ -91,7 +105,7 @@ class GeneralPointsEnv(gym.Env[str, str]):
     * v0: initial release.
     """
 
-    metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 1}  # noqa: RUF012
+    metadata: dict[str, Any] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 1}  # noqa: RUF012
 
     def __init__(
         self,
@@ -100,8 +114,13 @@ class GeneralPointsEnv(gym.Env[str, str]):
         max_attempts: int = 5,
         rewards: Mapping[str, float] | None = None,
         observation: str = "text",
+        image_size: int = 512,
+        visuals: Sequence[str | Mapping[str, Any]] | None = None,
         render_mode: str | None = None,
     ) -> None:
+        from cardenvs.render.table import check_image_size
+        from cardenvs.visuals import resolve_visuals
+
         self.rule: Rule = resolve_rule(rule)
         if suits not in SUIT_SETS:
             raise ValueError(f"suits must be one of {sorted(SUIT_SETS)}; got {suits!r}")
@@ -121,14 +140,30 @@ class GeneralPointsEnv(gym.Env[str, str]):
         self.rewards = resolve_rewards(rewards)
         self.observation_mode = observation
         self.render_mode = render_mode
+        self.image_size = check_image_size(image_size)
+        self.visuals = resolve_visuals(visuals)
         self._verifier = Verifier(self.rule, self.rewards)
         self._text_prompt = TextPrompt(self.rule)
+        self._image_prompt = image_prompt(self.rule, self.rule.hand_size)
         self._sampler: HandSampler = hand_sampler(self.rule, suits)
 
-        self.observation_space = observation_space(MAX_OBSERVATION_CHARS)
+        text_space = observation_space(MAX_OBSERVATION_CHARS)
+        if observation == "image":
+            size = self.image_size
+            self.observation_space: spaces.Space[Any] = spaces.Dict(
+                {
+                    "text": text_space,
+                    "image": spaces.Box(0, 255, (size, size, 3), dtype=np.uint8),
+                }
+            )
+        else:
+            self.observation_space = text_space
         self.action_space = action_space(MAX_RESPONSE_CHARS)
+        self._frame: np.ndarray | None = None
 
         self._cards: tuple[Card, ...] = ()
+        self._codes: list[str] = []
+        self._ranks: list[str] = []
         self._numbers: list[int] = []
         self._prompt = ""
         self._observation = ""
@@ -140,7 +175,7 @@ class GeneralPointsEnv(gym.Env[str, str]):
     # ------------------------------------------------------------------ episode
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[str, dict[str, Any]]:
+    ) -> tuple[Any, dict[str, Any]]:
         """Deal a new hand. ``options={"cards": [...]}`` fixes the deal."""
         super().reset(seed=seed)
         # Always the same two draws, whatever the options and observation mode, so that
@@ -152,7 +187,7 @@ class GeneralPointsEnv(gym.Env[str, str]):
         else:
             cards = self._sampler.hand(draw)
         self._start(cards)
-        return self._observation, self._info()
+        return self._observe(), self._info()
 
     def _cards_from_options(self, options: Mapping[str, Any]) -> tuple[Card, ...]:
         if not isinstance(options, Mapping):
@@ -189,19 +224,45 @@ class GeneralPointsEnv(gym.Env[str, str]):
     def _start(self, cards: tuple[Card, ...]) -> None:
         rule = self.rule
         self._cards = cards
+        self._codes = [c.code for c in cards]
         self._ranks = [c.rank for c in cards]
         self._numbers = [rule.value_of(r) for r in self._ranks]
         self._solution = self._sampler.solution(cards) or ""
-        self._prompt = self._text_prompt(self._ranks)
+        if self.observation_mode == "image":
+            self._prompt = self._image_prompt
+            self._frame = self._render_frame()
+        else:
+            self._prompt = self._text_prompt(self._ranks)
+            self._frame = None
         self._observation = self._prompt
         self._attempts = 0
         self._done = False
 
-    def step(self, action: str) -> tuple[str, SupportsFloat, bool, bool, dict[str, Any]]:
+    def _render_frame(self) -> np.ndarray:
+        """The table image of the current hand (visual randomness from its own stream)."""
+        from cardenvs.visuals import render_observation
+
+        rng = np.random.Generator(np.random.PCG64(self._visual_seed))
+        frame = render_observation(
+            self._codes, size=self.image_size, variants=self.visuals, rng=rng
+        )
+        frame.flags.writeable = False
+        return frame
+
+    def _observe(self) -> Any:
+        if self.observation_mode == "image":
+            # A fresh copy per call: users keep observations, and Gymnasium requires that
+            # no two returned observations share memory. The master frame stays private.
+            assert self._frame is not None
+            return {"text": self._observation, "image": self._frame.copy()}
+        return self._observation
+
+    def step(self, action: str) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         """Judge one answer; see the class docstring for rewards and episode end."""
         if self._done:
             raise RuntimeError("the episode is over (or never started): call reset() first")
-        verdict: Verdict = self._verifier.judge(action, self._numbers)
+        ranks = self._ranks if self.observation_mode == "image" else None
+        verdict: Verdict = self._verifier.judge(action, self._numbers, ranks=ranks)
         self._attempts += 1
         terminated = verdict.is_success
         truncated = not terminated and self._attempts >= self.max_attempts
@@ -214,11 +275,11 @@ class GeneralPointsEnv(gym.Env[str, str]):
         info["verdict"] = verdict.category
         info["feedback"] = verdict.message
         info["is_success"] = terminated
-        return self._observation, reward, terminated, truncated, info
+        return self._observe(), reward, terminated, truncated, info
 
     def _info(self) -> dict[str, Any]:
         return {
-            "cards": [c.code for c in self._cards],
+            "cards": list(self._codes),
             "numbers": list(self._numbers),
             "target": self.rule.target,
             "rule": self.rule.name,
@@ -239,10 +300,16 @@ class GeneralPointsEnv(gym.Env[str, str]):
             }
         )
 
-    def render(self) -> str | None:
-        """``"ansi"``: the current prompt text; ``None`` without a render mode."""
+    def render(self) -> Any:
+        """``"ansi"``: the current prompt; ``"rgb_array"``: the table image; else ``None``."""
         if self.render_mode == "ansi":
             return self._observation
+        if self.render_mode == "rgb_array":
+            if not self._cards:
+                raise RuntimeError("call reset() before render()")
+            if self._frame is None:
+                self._frame = self._render_frame()  # text mode: drawn on demand, once
+            return self._frame.copy()
         return None
 
     @property

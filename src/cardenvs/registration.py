@@ -47,6 +47,25 @@ PRESETS: tuple[Preset, ...] = (
         "rule-ood",
         {"rule": "face-11-12-13", "suits": "black", "observation": "text"},
     ),
+    Preset(
+        "cardenvs/GeneralPoints-Image-v0",
+        "GeneralPoints, image: read the cards, J/Q/K = 10, black suits (paper GP-VL training)",
+        "in-distribution",
+        {"rule": "face-10", "suits": "black", "observation": "image"},
+    ),
+    Preset(
+        "cardenvs/GeneralPoints-Image-RuleOOD-v0",
+        "GeneralPoints, image: J/Q/K = 11/12/13, black suits (GP-VL rule OOD)",
+        "rule-ood",
+        {"rule": "face-11-12-13", "suits": "black", "observation": "image"},
+    ),
+    Preset(
+        "cardenvs/GeneralPoints-Image-VisualOOD-v0",
+        "GeneralPoints, image: J/Q/K = 10, red suits, deals paired with the black deck by seed "
+        "(GP-VL visual OOD)",
+        "visual-ood",
+        {"rule": "face-10", "suits": "red", "observation": "image"},
+    ),
 )
 
 

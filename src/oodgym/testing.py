@@ -128,19 +128,31 @@ def rollout_digest(
 
 
 def check_env_silent(env_id: str, kwargs: Mapping[str, Any] | None = None) -> None:
-    """Gymnasium's ``check_env`` on the unwrapped environment, with no warning at all."""
-    env = _make(env_id, kwargs)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            check_env(env.unwrapped, skip_render_check=False)
-        except Exception as err:
-            raise ConformanceError(f"{env_id}: check_env failed: {err!r}") from err
-        finally:
-            env.close()
-    if caught:
-        messages = "; ".join(str(w.message) for w in caught)
-        raise ConformanceError(f"{env_id}: check_env warned: {messages}")
+    """Gymnasium's ``check_env`` with render checks, without any warning.
+
+    Runs on the unwrapped environment (as Gymnasium recommends) once without a
+    render mode and once for every mode in ``metadata["render_modes"]``.
+    """
+    base = dict(kwargs or {})
+    modes: list[str | None] = [None]
+    probe = _make(env_id, base)
+    modes += list(probe.unwrapped.metadata.get("render_modes", []))
+    probe.close()
+    for mode in modes:
+        env = _make(env_id, {**base, "render_mode": mode} if mode else base)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                check_env(env.unwrapped, skip_render_check=False)
+            except Exception as err:
+                raise ConformanceError(
+                    f"{env_id} (render_mode={mode!r}): check_env failed: {err!r}"
+                ) from err
+            finally:
+                env.close()
+        if caught:
+            messages = "; ".join(str(w.message) for w in caught)
+            raise ConformanceError(f"{env_id} (render_mode={mode!r}): check_env warned: {messages}")
 
 
 def _digest_in_subprocess(

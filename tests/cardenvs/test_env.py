@@ -114,7 +114,7 @@ def test_options_respect_the_rule() -> None:
         ({"max_attempts": 0}, "max_attempts"),
         ({"rewards": {"bonus": 3}}, "unknown category"),
         ({"observation": "audio"}, "observation must be one of"),
-        ({"render_mode": "human"}, "render_mode"),
+        ({"render_mode": "depth_array"}, "render_mode"),
         ({"rule": 24}, "rule"),
     ],
 )
