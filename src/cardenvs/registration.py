@@ -7,31 +7,13 @@ id: ``gym.make("cardenvs:cardenvs/GeneralPoints-v0")``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-import gymnasium as gym
+from oodgym.presets import Preset, as_dicts, register
 
 __all__ = ["PRESETS", "Preset", "oodgym_presets", "register_presets"]
 
 ENTRY_POINT = "cardenvs.env:GeneralPointsEnv"
-
-
-@dataclass(frozen=True)
-class Preset:
-    """One registered id.
-
-    Attributes:
-        id: The Gymnasium id.
-        description: One line for listings.
-        split: ``"in-distribution"``, ``"rule-ood"`` or ``"visual-ood"``.
-        kwargs: Constructor arguments (plain data).
-    """
-
-    id: str
-    description: str
-    split: str
-    kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 PRESETS: tuple[Preset, ...] = (
@@ -71,19 +53,9 @@ PRESETS: tuple[Preset, ...] = (
 
 def register_presets() -> None:
     """Register every preset (idempotent)."""
-    for preset in PRESETS:
-        if preset.id not in gym.registry:
-            gym.register(
-                id=preset.id,
-                entry_point=ENTRY_POINT,
-                kwargs=dict(preset.kwargs),
-                disable_env_checker=False,
-            )
+    register(PRESETS, ENTRY_POINT)
 
 
 def oodgym_presets() -> list[dict[str, Any]]:
     """Presets as plain dicts, read by the ``oodgym`` command (entry-point protocol)."""
-    return [
-        {"id": p.id, "description": p.description, "split": p.split, "kwargs": dict(p.kwargs)}
-        for p in PRESETS
-    ]
+    return as_dicts(PRESETS)

@@ -34,6 +34,7 @@ from cardenvs.cards import RANKS, rank_from_name
 from cardenvs.expression import ExpressionError, pair_value, parse, sympy_value
 from cardenvs.rules import Rule
 from oodgym.responses import MAX_RESPONSE_CHARS, Extraction, extract_fields
+from oodgym.rewards import merge_rewards
 from oodgym.textspace import ascii_safe
 
 __all__ = [
@@ -81,18 +82,7 @@ def resolve_rewards(rewards: Mapping[str, float] | None) -> dict[str, float]:
     Raises:
         ValueError: naming an unknown category or a non-numeric reward.
     """
-    merged = dict(DEFAULT_REWARDS)
-    if rewards is None:
-        return merged
-    if not isinstance(rewards, Mapping):
-        raise ValueError(f"rewards must be a mapping of category -> float, got {rewards!r}")
-    for key, value in rewards.items():
-        if key not in DEFAULT_REWARDS:
-            raise ValueError(f"rewards: unknown category {key!r}; allowed: {list(DEFAULT_REWARDS)}")
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"rewards[{key!r}] must be a number, got {value!r}")
-        merged[key] = float(value)
-    return merged
+    return merge_rewards(DEFAULT_REWARDS, rewards)
 
 
 class Verdict(NamedTuple):

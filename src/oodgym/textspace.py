@@ -30,9 +30,18 @@ OBSERVATION_CHARSET: str = "".join(sorted(set(string.printable) - {"\x0b", "\x0c
 ACTION_CHARSET: str = OBSERVATION_CHARSET + "\r×÷−–‘’“”…"
 
 
-def observation_space(max_length: int) -> spaces.Text:
-    """A ``Text`` space for prompts of up to ``max_length`` characters."""
-    return spaces.Text(max_length=max_length, min_length=0, charset=OBSERVATION_CHARSET)
+def observation_space(max_length: int, extra_chars: str = "") -> spaces.Text:
+    """A ``Text`` space for prompts of up to ``max_length`` characters.
+
+    Args:
+        max_length: Longest prompt.
+        extra_chars: Characters beyond printable ASCII that prompts may hold (for
+            example the letters of non-ASCII landmark names).
+    """
+    charset = OBSERVATION_CHARSET
+    if extra_chars:
+        charset += "".join(sorted(set(extra_chars) - set(OBSERVATION_CHARSET)))
+    return spaces.Text(max_length=max_length, min_length=0, charset=charset)
 
 
 def action_space(max_length: int) -> spaces.Text:

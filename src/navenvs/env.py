@@ -1,0 +1,370 @@
+"""The V-IRL-style navigation environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+
+from navenvs.actions import parse_action, vocabulary
+from navenvs.city import LAYOUTS, City, build_city, sample_route
+from navenvs.instructions import (
+    action_space_text,
+    instruction_lines,
+    observation_text,
+    prompt_text,
+)
+from navenvs.model import Route
+from navenvs.routes import RailStep, build_rail, random_init_heading
+from oodgym.responses import MAX_RESPONSE_CHARS
+from oodgym.rewards import merge_rewards
+from oodgym.textspace import action_space, observation_space
+
+__all__ = ["DEFAULT_REWARDS", "MAX_OBSERVATION_CHARS", "NavigationEnv", "intersection_claim"]
+
+#: Longest prompt (instruction + full history + feedback).
+MAX_OBSERVATION_CHARS = 32_768
+MAX_MILESTONES = 8
+DEFAULT_REWARDS: Mapping[str, float] = {
+    "correct": 1.0,
+    "wrong_action": -1.0,
+    "invalid_action": -1.0,
+    "wrong_intersection": -1.5,
+    "exhausted": 0.0,
+}
+_NEGATION = re.compile(
+    r"\b(?:no|not|without|never|isn't|aren't|don't|doesn't|cannot|can't)\b[^.;,\n]{0,40}"
+    r"\bintersections?\b|\bintersections?\b[^.;,\n]{0,20}\b(?:absent|not)\b",
+    re.IGNORECASE,
+)
+
+
+def intersection_claim(observation: object) -> bool | None:
+    """What the model's "current observation" says about an intersection.
+
+    ``True`` if it says the agent is at an intersection, ``False`` if it says
+    it is not, ``None`` if it does not mention intersections (no claim).
+    """
+    if not isinstance(observation, str) or "intersection" not in observation.lower():
+        return None
+    return _NEGATION.search(observation[:2000]) is None
+
+
+def _milestone_range(milestones: object) -> tuple[int, int]:
+    if isinstance(milestones, int) and not isinstance(milestones, bool):
+        low = high = milestones
+    elif (
+        isinstance(milestones, (list, tuple))
+        and len(milestones) == 2
+        and all(isinstance(m, int) and not isinstance(m, bool) for m in milestones)
+    ):
+        low, high = milestones
+    else:
+        raise ValueError(
+            f"milestones must be an int or a [low, high] pair of ints, got {milestones!r}"
+        )
+    if not 1 <= low <= high <= MAX_MILESTONES:
+        raise ValueError(
+            f"milestones must lie in 1..{MAX_MILESTONES} with low <= high, got {milestones!r}"
+        )
+    return low, high
+
+
+class NavigationEnv(gym.Env[str, str]):
+    """Follow a written route instruction through city streets, one decision per step.
+
+    ## Description
+    An episode is one route: from a start place, through milestones (the
+    intersections where the route turns), to a destination. The agent reads a
+    V-IRL-style instruction ("1. First, turn left to face east. 2. Move forward
+    until you reach the next intersection where Café Lumière is on your left
+    front. ...") and, at every step, its current observation, then answers with
+    one action. Routes come from procedural cities (offline, built once per
+    layout and seed) or from a real V-IRL ``route_infos.json`` file.
+
+    ## Action Space
+    ``spaces.Text``: the model's raw answer, ideally
+    ``{"current observation": ..., "current instruction": ..., "action": "forward()"}``
+    (JSON, JSON-ish or a bare action). Actions: ``forward()``, ``stop()`` and
+    ``turn_direction(x)`` with x a compass word (``actions="absolute"``) or one
+    of left, right, slightly left, slightly right (``actions="relative"``).
+
+    ## Observation Space
+    ``spaces.Text``: the prompt with the instruction, the action vocabulary, the
+    history (``O_1: ...``, ``A_1: ...``), the current observation and, after a
+    failed attempt, its feedback. The charset covers every character of the
+    place and street names the environment can show.
+
+    ## Rewards
+    ``correct`` +1 (the agent advances), ``wrong_action`` -1 and
+    ``invalid_action`` -1 (the agent stays), ``wrong_intersection`` -1.5 (the
+    answer's "current observation" claims an intersection where there is none
+    or denies one that is there; checked against the truth). ``exhausted``
+    (default 0) is added when the attempts at a step run out.
+
+    ## Episode End
+    ``terminated`` (success) on a correct ``stop()`` at the destination;
+    ``truncated`` when ``max_attempts`` attempts at one step all fail.
+
+    ## Info
+    ``instruction``, ``expert_action`` (the correct action of the current step,
+    ``None`` once the episode is over), ``step`` (index of the current rail
+    step), ``steps`` (rail length), ``at_intersection``, ``city``; after a step
+    also ``verdict``, ``feedback``, ``is_success`` and ``step_accuracy``
+    (correct attempts / attempts so far).
+
+    ## Arguments
+    * ``actions``: ``"absolute"`` (default) or ``"relative"``.
+    * ``routes``: ``None`` (procedural, default) or a path to a V-IRL
+      ``route_infos.json`` (or its folder); the seed chooses the route.
+    * ``city``: procedural layout, one of ``navenvs.city.LAYOUTS`` (default ``"grid"``).
+    * ``n_cities``: procedural cities of that layout to draw from, 1..64 (default 4).
+    * ``max_attempts``: attempts per step, >= 1 (default 2).
+    * ``milestones``: milestones per procedural route, an int or ``[low, high]`` in
+      1..8 (default ``[2, 3]``, like the V-IRL mini benchmark).
+    * ``forward_points``: points interpolated per leg, 0..20 (default 5).
+    * ``drop_rate``: probability of dropping each point, in [0, 1) (default 0.5).
+    * ``rewards``: per-category overrides of ``DEFAULT_REWARDS``.
+    * ``render_mode``: ``None`` or ``"ansi"`` (the current prompt).
+
+    ## Version History
+    * v0: initial release.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 1}  # noqa: RUF012
+
+    def __init__(
+        self,
+        actions: str = "absolute",
+        routes: str | os.PathLike[str] | None = None,
+        city: str = "grid",
+        n_cities: int = 4,
+        max_attempts: int = 2,
+        milestones: int | Sequence[int] = (2, 3),
+        forward_points: int = 5,
+        drop_rate: float = 0.5,
+        rewards: Mapping[str, float] | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        self.vocabulary = vocabulary(actions)
+        if city not in LAYOUTS:
+            raise ValueError(f"city must be one of {list(LAYOUTS)}; got {city!r}")
+        if isinstance(n_cities, bool) or not isinstance(n_cities, int) or not 1 <= n_cities <= 64:
+            raise ValueError(f"n_cities must be an int in 1..64; got {n_cities!r}")
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+            raise ValueError(f"max_attempts must be an int >= 1; got {max_attempts!r}")
+        if (
+            isinstance(forward_points, bool)
+            or not isinstance(forward_points, int)
+            or not 0 <= forward_points <= 20
+        ):
+            raise ValueError(f"forward_points must be an int in 0..20; got {forward_points!r}")
+        if not isinstance(drop_rate, (int, float)) or not 0.0 <= float(drop_rate) < 1.0:
+            raise ValueError(f"drop_rate must be a number in [0, 1); got {drop_rate!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be None or one of {self.metadata['render_modes']}; "
+                f"got {render_mode!r}"
+            )
+        self.milestone_range = _milestone_range(milestones)
+        self.max_attempts = max_attempts
+        self.forward_points = forward_points
+        self.drop_rate = float(drop_rate)
+        self.rewards = merge_rewards(DEFAULT_REWARDS, rewards)
+        self.render_mode = render_mode
+        self.layout = city
+
+        chars: set[str] = set()
+        self._routes: list[Route] | None = None
+        self._cities: list[City] = []
+        if routes is not None:
+            from navenvs.data import load_routes
+
+            self._routes = load_routes(routes)
+            if not self._routes:
+                raise ValueError(f"routes: {os.fspath(routes)!r} holds no route")
+            for route in self._routes:
+                chars.update(route.destination.name)
+                for milestone in route.milestones:
+                    if milestone.landmark is not None:
+                        chars.update(milestone.landmark.name)
+        else:
+            self._cities = [build_city(city, seed) for seed in range(n_cities)]
+            for built in self._cities:
+                chars.update(built.charset())
+        self.observation_space = observation_space(MAX_OBSERVATION_CHARS, "".join(sorted(chars)))
+        self.action_space = action_space(MAX_RESPONSE_CHARS)
+        self._vocabulary_sentence = action_space_text(self.vocabulary.name)
+
+        self._route: Route | None = None
+        self._rail: tuple[RailStep, ...] = ()
+        self._instruction: list[str] = []
+        self._instruction_of_step: list[int] = []
+        self._history: list[str] = []
+        self._index = 0
+        self._attempts_here = 0
+        self._attempts = 0
+        self._correct = 0
+        self._done = True
+        self._prompt = ""
+
+    # ------------------------------------------------------------------ episode
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """Start a new route (procedural, or one of the loaded routes, chosen by the seed)."""
+        super().reset(seed=seed)
+        if options:
+            raise ValueError(f"options: no options are supported; got {sorted(options)}")
+        rng = self.np_random
+        if self._routes is not None:
+            route = self._routes[int(rng.integers(len(self._routes)))]
+        else:
+            city = self._cities[int(rng.integers(len(self._cities)))]
+            route = sample_route(city, rng, milestones=self.milestone_range)
+        init = route.init_heading
+        if init is None:
+            init = random_init_heading(route.start_heading, rng)
+        self._route = route
+        self._rail = build_rail(
+            route, init, rng, forward_points=self.forward_points, drop_rate=self.drop_rate
+        )
+        self._instruction = instruction_lines(route, init)
+        self._instruction_of_step = self._map_instructions(self._rail)
+        self._history = []
+        self._index = 0
+        self._attempts_here = 0
+        self._attempts = 0
+        self._correct = 0
+        self._done = False
+        self._prompt = self._compose()
+        return self._prompt, self._info()
+
+    @staticmethod
+    def _map_instructions(rail: Sequence[RailStep]) -> list[int]:
+        """Index of the instruction sentence each rail step carries out.
+
+        Sentence 0 is the first turn; for milestone m, sentence 2m+1 moves to it
+        and 2m+2 turns there (the destination only has its "move" sentence).
+        """
+        out = [0]
+        leg = 0
+        for step in rail[1:]:
+            if step.absolute == "forward()":
+                out.append(2 * leg + 1)
+            elif step.is_final or step.milestone is None:
+                out.append(2 * (step.milestone or 0) + 1)
+            else:
+                out.append(2 * step.milestone + 2)
+                leg = step.milestone + 1
+        return out
+
+    def _expert(self, step: RailStep) -> str:
+        return step.absolute if self.vocabulary.name == "absolute" else step.relative
+
+    def _compose(self, feedback: str = "") -> str:
+        current = observation_text(self._rail[min(self._index, len(self._rail) - 1)])
+        return prompt_text(
+            self._instruction, self._vocabulary_sentence, self._history, current, feedback
+        )
+
+    def step(self, action: str) -> tuple[str, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Judge one answer; see the class docstring for rewards and episode end."""
+        if self._done:
+            raise RuntimeError("the episode is over (or never started): call reset() first")
+        parsed = parse_action(action, self.vocabulary)
+        step = self._rail[self._index]
+        expert = self._expert(step)
+        claim = intersection_claim(parsed.observation)
+        if claim is not None and claim != step.at_intersection:
+            verdict = "wrong_intersection"
+            feedback = (
+                "You said you observe an intersection, but there is none here."
+                if claim
+                else "You said there is no intersection, but you are at one."
+            )
+        elif parsed.action is None:
+            verdict = "invalid_action"
+            feedback = parsed.error or "No valid action found."
+        elif str(parsed.action) == expert:
+            verdict = "correct"
+            feedback = f"Correct: {expert}."
+        else:
+            verdict = "wrong_action"
+            feedback = f"{parsed.action} is not the right action here."
+        self._attempts += 1
+        terminated = truncated = False
+        reward = self.rewards[verdict]
+        if verdict == "correct":
+            self._correct += 1
+            step_no = self._index + 1
+            self._history.append(f"O_{step_no}: {observation_text(step)}")
+            self._history.append(f"A_{step_no}: {expert}")
+            self._index += 1
+            self._attempts_here = 0
+            terminated = step.is_final
+            self._prompt = self._compose()
+        else:
+            self._attempts_here += 1
+            left = self.max_attempts - self._attempts_here
+            if left <= 0:
+                truncated = True
+                reward += self.rewards["exhausted"]
+                tail = "No attempts left at this step."
+            else:
+                tail = f"{left} attempt{'s' if left != 1 else ''} left at this step."
+            self._prompt = self._compose(f"Feedback: your last answer failed: {feedback} {tail}")
+        self._done = terminated or truncated
+        info = self._info()
+        info["verdict"] = verdict
+        info["feedback"] = feedback
+        info["is_success"] = terminated
+        info["step_accuracy"] = self._correct / self._attempts
+        return self._prompt, reward, terminated, truncated, info
+
+    def _info(self) -> dict[str, Any]:
+        assert self._route is not None
+        pending = self._index < len(self._rail) and not self._done
+        step = self._rail[min(self._index, len(self._rail) - 1)]
+        return {
+            "instruction": "\n".join(self._instruction),
+            "expert_action": self._expert(step) if pending else None,
+            "step": self._index,
+            "steps": len(self._rail),
+            "at_intersection": step.at_intersection,
+            "city": self._route.city,
+        }
+
+    # ------------------------------------------------------------------ helpers
+    def expert_action(self) -> str:
+        """A correct answer for the current step, in the paper's answer shape."""
+        if self._done or not self._rail:
+            raise RuntimeError("no step is pending: call reset() first")
+        step = self._rail[self._index]
+        line = self._instruction[self._instruction_of_step[self._index]]
+        return json.dumps(
+            {
+                "current observation": observation_text(step),
+                "current instruction": line.split(". ", 1)[-1],
+                "action": self._expert(step),
+            },
+            ensure_ascii=False,
+        )
+
+    def render(self) -> str | None:
+        """``"ansi"``: the current prompt; ``None`` without a render mode."""
+        return self._prompt if self.render_mode == "ansi" else None
+
+    @property
+    def route(self) -> Route | None:
+        """The current route."""
+        return self._route
+
+    @property
+    def rail(self) -> tuple[RailStep, ...]:
+        """The current expert rail."""
+        return self._rail

@@ -1,0 +1,42 @@
+"""Gymnasium ids of the navigation family: the paper's rule split as presets.
+
+Registered when ``navenvs`` is imported: ``import navenvs`` or
+``gym.register_envs(navenvs)``, or ``gym.make("navenvs:navenvs/Navigation-v0")``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oodgym.presets import Preset, as_dicts, register
+
+__all__ = ["PRESETS", "oodgym_presets", "register_presets"]
+
+ENTRY_POINT = "navenvs.env:NavigationEnv"
+
+PRESETS: tuple[Preset, ...] = (
+    Preset(
+        "navenvs/Navigation-v0",
+        "V-IRL-style navigation, text: absolute actions (north, east, ...), procedural cities "
+        "(paper V-IRL-L training split)",
+        "in-distribution",
+        {"actions": "absolute"},
+    ),
+    Preset(
+        "navenvs/Navigation-RuleOOD-v0",
+        "V-IRL-style navigation, text: relative actions (left, right, slightly left, ...) "
+        "(V-IRL-L rule OOD)",
+        "rule-ood",
+        {"actions": "relative"},
+    ),
+)
+
+
+def register_presets() -> None:
+    """Register every preset (idempotent)."""
+    register(PRESETS, ENTRY_POINT)
+
+
+def oodgym_presets() -> list[dict[str, Any]]:
+    """Presets as plain dicts, read by the ``oodgym`` command (entry-point protocol)."""
+    return as_dicts(PRESETS)
