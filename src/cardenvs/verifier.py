@@ -6,7 +6,9 @@ attempt gets exactly one verdict):
 ==================== ======= ===========================================================
 category             reward  when
 ==================== ======= ===========================================================
-``wrong_recognition`` -1.5   image mode: the reported ``cards`` differ from the dealt ones
+``wrong_recognition`` -1.5   image mode: the answer has fields but its ``cards`` are missing
+                             or differ from the dealt ones (an answer with no fields at all
+                             is ``illegal_formula``)
 ``illegal_formula``   -3     no formula, not a string, cannot be parsed, banned operator,
                              too long or too deep, division by zero
 ``wrong_numbers``     -2     a number that is not a card's, a card's number used twice,
@@ -198,7 +200,9 @@ class Verifier:
                 f"The response has {fields.length} characters; the limit is "
                 f"{MAX_RESPONSE_CHARS}. Answer briefly with the JSON object.",
             )
-        if ranks is not None:
+        if ranks is not None and fields.fields:
+            # An answer with no fields at all is illegal (-3), not merely misread (-1.5):
+            # otherwise leaving the cards out would be a cheaper way to fail.
             recognition = self._check_recognition(fields, ranks)
             if recognition is not None:
                 return recognition

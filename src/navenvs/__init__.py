@@ -1,15 +1,45 @@
-"""V-IRL-style navigation environments (work in progress: no ids are registered yet).
+"""V-IRL-style navigation: follow a route instruction through city streets.
 
-The navigation family follows written route instructions through procedural
-cities; see the project issues for its plan. This package already exposes the
-entry-point protocol that ``oodgym`` reads, so tools treat it uniformly.
+Importing the package registers the ids (see :mod:`navenvs.registration`)::
+
+    import gymnasium as gym
+    import navenvs
+
+    env = gym.make("navenvs/Navigation-v0")             # absolute actions (north, east, ...)
+    env = gym.make("navenvs/Navigation-RuleOOD-v0")     # relative actions (left, right, ...)
+    env = gym.make("navenvs/Navigation-v0", routes="path/to/route_infos.json")  # real V-IRL routes
+
+Everything runs offline: procedural cities are built with shapely, once per
+(layout, seed), and real V-IRL route files are read from disk.
 """
 
-from typing import Any
+from navenvs.actions import ABSOLUTE, RELATIVE, Action, parse_action, vocabulary
+from navenvs.city import LAYOUTS, City, build_city, sample_route
+from navenvs.data import RouteDataError, dump_routes, load_routes
+from navenvs.env import NavigationEnv
+from navenvs.model import Milestone, Place, Route
+from navenvs.registration import PRESETS, oodgym_presets, register_presets
 
-__all__ = ["oodgym_presets"]
+__all__ = [
+    "ABSOLUTE",
+    "LAYOUTS",
+    "PRESETS",
+    "RELATIVE",
+    "Action",
+    "City",
+    "Milestone",
+    "NavigationEnv",
+    "Place",
+    "Route",
+    "RouteDataError",
+    "build_city",
+    "dump_routes",
+    "load_routes",
+    "oodgym_presets",
+    "parse_action",
+    "register_presets",
+    "sample_route",
+    "vocabulary",
+]
 
-
-def oodgym_presets() -> list[dict[str, Any]]:
-    """Registered navigation presets (none yet)."""
-    return []
+register_presets()

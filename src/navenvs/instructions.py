@@ -3,9 +3,13 @@
 Instructions are numbered sentences, two per milestone::
 
     1. First, turn left to face east.
-    2. Move forward until you reach the next intersection where Blue Door Bakery is on your left front.
+    2. Move forward until you reach the next intersection where Blue Door Bakery is on
+       your left front.
     3. Turn right to face south.
-    4. Move forward until you reach the destination where The destination Maple Books is on your front.
+    4. Move forward until you reach the destination where The destination Maple Books is
+       on your front.
+
+(each sentence is one line in the prompt).
 
 Observations name the visible landmark and whether the agent stands at an
 intersection: ``"Blue Door Bakery is on your left; You observe an intersection"``

@@ -18,6 +18,7 @@ from the generator passed in.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -69,16 +70,18 @@ class RailStep:
         )
 
 
-def interpolate(leg: tuple[tuple[float, float], ...], fraction: float) -> tuple[float, float, float]:
+def interpolate(
+    leg: tuple[tuple[float, float], ...], fraction: float
+) -> tuple[float, float, float]:
     """The point at ``fraction`` of a polyline's length, and the heading of its segment there."""
-    lengths = [haversine(*a, *b) for a, b in zip(leg[:-1], leg[1:], strict=True)]
+    lengths = [haversine(*a, *b) for a, b in itertools.pairwise(leg)]
     total = sum(lengths)
     if total <= 0.0:
         lat, lng = leg[-1]
         return lat, lng, 0.0
     goal = fraction * total
     walked = 0.0
-    for (a, b), length in zip(zip(leg[:-1], leg[1:], strict=True), lengths, strict=True):
+    for (a, b), length in zip(itertools.pairwise(leg), lengths, strict=True):
         if length > 0.0 and walked + length >= goal:
             t = (goal - walked) / length
             lat = a[0] + (b[0] - a[0]) * t
@@ -143,7 +146,7 @@ def build_rail(
                 "forward()",
             )
         )
-        keep = rng.random(forward_points) >= drop_rate if forward_points else []
+        keep: list[bool] = (rng.random(forward_points) >= drop_rate).tolist()
         for k, kept in enumerate(keep, start=1):
             if not kept:
                 continue
@@ -156,7 +159,14 @@ def build_rail(
         if index == last:
             steps.append(
                 RailStep(
-                    milestone.lat, milestone.lng, arrival, index, False, landmark, "stop()", "stop()"
+                    milestone.lat,
+                    milestone.lng,
+                    arrival,
+                    index,
+                    False,
+                    landmark,
+                    "stop()",
+                    "stop()",
                 )
             )
         else:

@@ -3,8 +3,8 @@
 Subcommands:
 
 * ``oodgym demo [--seed S]`` (the default): play one seeded episode of every
-  registered id with a scripted policy (one garbage answer, one wrong answer,
-  then the environment's expert answer) and print what happened.
+  registered id with a scripted policy (one garbage answer, then the
+  environment's expert until the episode ends) and print what happened.
 * ``oodgym list``: every registered id with its split and description.
 """
 
@@ -33,7 +33,7 @@ def _first_line(text: object, width: int = 96) -> str:
     return line if len(line) <= width else line[: width - 3] + "..."
 
 
-def _demo(seed: int) -> int:
+def _demo(seed: int, max_steps: int = 200, shown: int = 6) -> int:
     found = presets()
     if not found:
         print("no environments registered (is ood-gym installed?)")
@@ -44,27 +44,32 @@ def _demo(seed: int) -> int:
         obs, info = env.reset(seed=seed)
         text = obs["text"] if isinstance(obs, dict) else obs
         print(f"== {preset.id}  [{preset.split}]  seed={seed}")
-        shown = [ln for ln in str(text).splitlines() if ln.strip()][:2]
-        for line in shown:
+        for line in [ln for ln in str(text).splitlines() if ln.strip()][:2]:
             print(f"   prompt | {_first_line(line)}")
-        script = ["I think the answer is 42", '{"formula": "1+1"}']
-        expert = _expert(env)
-        if expert is not None:
-            script.append(expert)
+        # One bad answer (it gets a verdict and a penalty), then the environment's expert.
+        answer: str | None = "I think the answer is 42"
         solved = False
-        for answer in script:
+        total = 0.0
+        for step in range(max_steps):
+            if answer is None:
+                break
             _, reward, terminated, truncated, info = env.step(answer)
-            print(f"   answer | {_first_line(answer, 60)}")
-            print(
-                f"          -> {info.get('verdict')} reward={float(reward):+.1f} "
-                f"| {_first_line(info.get('feedback', ''), 80)}"
-            )
+            total += float(reward)
+            if step < shown:
+                print(f"   answer | {_first_line(answer, 60)}")
+                print(
+                    f"          -> {info.get('verdict')} reward={float(reward):+.1f} "
+                    f"| {_first_line(info.get('feedback', ''), 80)}"
+                )
+            elif step == shown:
+                print("   ...    | (further expert steps not shown)")
             if terminated or truncated:
                 solved = bool(info.get("is_success"))
                 break
+            answer = _expert(env)
         status = "solved by the expert" if solved else "NOT solved"
-        print(f"   result | {status}")
-        failures += 0 if solved or expert is None else 1
+        print(f"   result | {status} after {step + 1} steps, return {total:+.1f}")
+        failures += 0 if solved else 1
         env.close()
     return 1 if failures else 0
 

@@ -397,14 +397,22 @@ def _loose_fields(
     return found
 
 
-_FENCE = re.compile(r"^\s*(?:```|~~~)[A-Za-z]*\s*|\s*(?:```|~~~)\s*$")
-_BULLET = re.compile(r"^\s*(?:[-*>]\s+|\d{1,2}[.)]\s+)")
+_BULLET = re.compile(r"(?:[-*>]\s|\d{1,2}[.)]\s)")
+_FENCES = ("```", "~~~")
 
 
 def _clean_line(line: str) -> str:
-    line = _FENCE.sub("", line)
-    line = _BULLET.sub("", line)
-    line = line.strip().strip("`").strip()
+    # Plain string operations only: regexes with a leading or trailing \s* rescan long
+    # blank runs from every position (quadratic on hostile input).
+    line = line.strip()
+    if line.startswith(_FENCES):
+        line = line[3:].lstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ").strip()
+    if line.endswith(_FENCES):
+        line = line[:-3].strip()
+    bullet = _BULLET.match(line)
+    if bullet:
+        line = line[bullet.end() :].strip()
+    line = line.strip("`").strip()
     if line.startswith("**") and line.endswith("**") and len(line) > 4:
         line = line[2:-2].strip()
     if line.startswith("$") and line.endswith("$") and len(line) > 2:

@@ -125,6 +125,8 @@ def test_image_mode_recognition() -> None:
     assert "K is not on the table" in wrong.message and "Q" not in wrong.message
     missing = judge(json.dumps({"formula": "1"}), numbers, ranks=ranks)
     assert missing.category == "wrong_recognition"
+    garbage = judge("I cannot see well", numbers, ranks=ranks)
+    assert garbage.category == "illegal_formula" and garbage.reward == -3.0
     ten_as_t = judge(
         json.dumps({"cards": ["T", "Q", "A", "3"], "formula": "(10+10)*1+3"}), numbers, ranks=ranks
     )

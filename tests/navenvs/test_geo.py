@@ -33,8 +33,17 @@ def test_distances_and_bearings() -> None:
 
 @pytest.mark.parametrize(
     ("heading", "word"),
-    [(0, "north"), (22.4, "north"), (22.6, "northeast"), (90, "east"), (212, "southwest"),
-     (337.4, "northwest"), (337.6, "north"), (359.9, "north"), (-45, "northwest")],
+    [
+        (0, "north"),
+        (22.4, "north"),
+        (22.6, "northeast"),
+        (90, "east"),
+        (212, "southwest"),
+        (337.4, "northwest"),
+        (337.6, "north"),
+        (359.9, "north"),
+        (-45, "northwest"),
+    ],
 )
 def test_compass_words(heading: float, word: str) -> None:
     assert compass_word(heading) == word
@@ -79,9 +88,19 @@ def test_signed_turn_is_the_shortest_rotation(current: float, target: float) -> 
 
 @pytest.mark.parametrize(
     ("heading", "to", "word"),
-    [(0, 0, "front"), (0, 45, "right front"), (0, 90, "right"), (0, 135, "right behind"),
-     (0, 180, "behind"), (0, 225, "left behind"), (0, 270, "left"), (0, 315, "left front"),
-     (270, 0, "right"), (90, 0, "left"), (350, 10, "front")],
+    [
+        (0, 0, "front"),
+        (0, 45, "right front"),
+        (0, 90, "right"),
+        (0, 135, "right behind"),
+        (0, 180, "behind"),
+        (0, 225, "left behind"),
+        (0, 270, "left"),
+        (0, 315, "left front"),
+        (270, 0, "right"),
+        (90, 0, "left"),
+        (350, 10, "front"),
+    ],
 )
 def test_landmark_relations(heading: float, to: float, word: str) -> None:
     assert relation_word(heading, to) == word

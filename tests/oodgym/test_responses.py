@@ -89,6 +89,10 @@ def test_normalize_key() -> None:
         '"formula":"' * 5000,
         "\n".join(["1+"] * 20_000),
         "{" + "'a': {" * 3000,
+        " " * 60_000 + "3*8",
+        "3*8" + " " * 60_000 + "x",
+        ("\t" * 5_000 + "```" + " " * 5_000 + "\n") * 5,
+        "- " * 30_000,
     ],
 )
 def test_hostile_inputs_are_bounded(text: str) -> None:

@@ -1,0 +1,848 @@
+r"""Read and write the V-IRL route data format (``route_infos.json``, ``gps_pano_mapping.pkl``).
+
+The format is described in the project's ``VIRL_DATA.md``. Real V-IRL routes and
+procedural routes share it: :func:`load_routes` turns a file into
+:class:`~navenvs.model.Route` objects and :func:`dump_routes` writes routes back
+so that :func:`load_routes` reads them again.
+
+Everything read here is data. ``route_infos.json`` is read with :mod:`json` and
+its ``milestone_info`` blob (pseudo-JSON blocks with trailing commas) with a
+small hand-written scanner, :func:`parse_milestone_info`. The pano mapping
+pickle is read with an unpickler that refuses every global, so a pickle from
+the internet cannot run code.
+
+Choices where the format is loose:
+
+* ``init_heading`` 0 means "random" (``None``). A route whose initial heading
+  really is north is written as 360, which reads back as 0.0.
+* The start and destination are placed at ``relocated_geocode`` when present;
+  their original ``geocode`` is kept in ``Place.extra["geocode"]`` and written back.
+* ``milestone_info`` strings may contain ``\"`` escapes. Quotes that real files
+  leave unescaped are tolerated too: inside a value, a ``"`` only closes the
+  string when a ``,``, ``}``, a line break or the end of the text follows it.
+* Landmark relations are normalised (lower case, single spaces, "front left"
+  -> "left front") but not restricted to :data:`navenvs.geo.RELATIONS`.
+* Written legs are straight segments between milestones (the format keeps no
+  per-leg polyline).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import pickle
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from navenvs import geo
+from navenvs.model import Milestone, Place, Route
+
+__all__ = [
+    "PANO_MAPPING_FILE",
+    "ROUTE_FILE",
+    "RouteDataError",
+    "dump_routes",
+    "format_milestone_info",
+    "load_pano_mapping",
+    "load_routes",
+    "nearest_pano",
+    "parse_milestone_info",
+]
+
+#: File name of the route list inside a V-IRL route folder.
+ROUTE_FILE: Final = "route_infos.json"
+#: File name of the GPS -> panorama id table inside a V-IRL route folder.
+PANO_MAPPING_FILE: Final = "gps_pano_mapping.pkl"
+
+_NO_LANDMARK: Final = "No landmark nearby"
+#: Place record keys that map onto :class:`Place` attributes (everything else goes to ``extra``).
+_PLACE_ATTRS: Final = frozenset(
+    {"name", "geocode", "rating", "place_id", "n_reviews", "place_types"}
+)
+_WALKING_SPEED: Final = 1.4  # metres per second, for the written time_list
+
+
+class RouteDataError(ValueError):
+    """A route or pano file does not follow the V-IRL format.
+
+    The message names the file and, for a route, its index in the file.
+    """
+
+
+# ---------------------------------------------------------------------------
+# milestone_info: pseudo-JSON blocks
+# ---------------------------------------------------------------------------
+
+_WS: Final = frozenset(" \t\r\n\ufeff")
+_STRING_ESCAPES: Final = {
+    '"': '"',
+    "\\": "\\",
+    "/": "/",
+    "'": "'",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+}
+_HEX: Final = frozenset("0123456789abcdefABCDEF")
+
+
+def _skip_ws(text: str, pos: int) -> int:
+    n = len(text)
+    while pos < n and text[pos] in _WS:
+        pos += 1
+    return pos
+
+
+def _closes_value(text: str, pos: int) -> bool:
+    """Whether the quote at ``pos`` ends a value: a ``,``, ``}``, line break or the end follows."""
+    n = len(text)
+    j = pos + 1
+    while j < n and text[j] in " \t":
+        j += 1
+    return j >= n or text[j] in ",}\r\n"
+
+
+def _read_hex4(text: str, pos: int) -> int | None:
+    digits = text[pos : pos + 4]
+    if len(digits) == 4 and all(c in _HEX for c in digits):
+        return int(digits, 16)
+    return None
+
+
+def _read_string(text: str, pos: int, *, is_key: bool) -> tuple[str, int]:
+    """Read the double-quoted string whose opening quote is at ``pos``.
+
+    Returns the unescaped string and the position after its closing quote.
+    """
+    n = len(text)
+    start = pos
+    pos += 1
+    out: list[str] = []
+    while pos < n:
+        ch = text[pos]
+        if ch == '"':
+            if is_key or _closes_value(text, pos):
+                return "".join(out), pos + 1
+            out.append(ch)  # an unescaped quote inside a value
+            pos += 1
+            continue
+        if ch == "\\":
+            if pos + 1 >= n:
+                break
+            nxt = text[pos + 1]
+            if nxt == "u":
+                code = _read_hex4(text, pos + 2)
+                if code is not None:
+                    pos += 6
+                    if 0xD800 <= code < 0xDC00 and text.startswith("\\u", pos):
+                        low = _read_hex4(text, pos + 2)
+                        if low is not None and 0xDC00 <= low < 0xE000:
+                            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                            pos += 6
+                    out.append(chr(code) if not 0xD800 <= code < 0xE000 else "\ufffd")
+                    continue
+            escaped = _STRING_ESCAPES.get(nxt)
+            out.append(escaped if escaped is not None else "\\" + nxt)
+            pos += 2
+            continue
+        out.append(ch)
+        pos += 1
+    raise RouteDataError(f"milestone_info: unterminated string starting at character {start}")
+
+
+_BARE_KEY_CHARS: Final = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_- "
+)
+
+
+def _normalize_key(key: str) -> str:
+    return "_".join(key.strip().lower().replace("-", " ").split())
+
+
+def parse_milestone_info(text: str) -> list[dict[str, str]]:
+    """Parse the ``milestone_info`` blob: concatenated ``{ "key": "value", ... }`` blocks.
+
+    Trailing commas, missing commas and whitespace anywhere are tolerated;
+    values are double-quoted strings (with JSON-style backslash escapes) or bare
+    tokens that run to the next ``,``, ``}`` or line break. Keys are normalised
+    to lower case with underscores.
+
+    Args:
+        text: The blob.
+
+    Returns:
+        One dict of strings per block, in order.
+
+    Raises:
+        RouteDataError: if the blob is not a string or not made of such blocks.
+    """
+    if not isinstance(text, str):
+        raise RouteDataError(f"milestone_info must be a string, got {type(text).__name__}")
+    blocks: list[dict[str, str]] = []
+    n = len(text)
+    pos = 0
+    while True:
+        while pos < n and (text[pos] in _WS or text[pos] == ","):
+            pos += 1
+        if pos >= n:
+            return blocks
+        if text[pos] != "{":
+            raise RouteDataError(
+                f"milestone_info: expected '{{' at character {pos}, found {text[pos : pos + 20]!r}"
+            )
+        pos += 1
+        block: dict[str, str] = {}
+        while True:
+            pos = _skip_ws(text, pos)
+            if pos >= n:
+                raise RouteDataError(f"milestone_info: block {len(blocks)} is not closed")
+            ch = text[pos]
+            if ch == "}":
+                pos += 1
+                break
+            if ch == ",":
+                pos += 1
+                continue
+            if ch == '"':
+                key, pos = _read_string(text, pos, is_key=True)
+            elif ch.isalpha() or ch == "_":
+                key_start = pos
+                while pos < n and text[pos] in _BARE_KEY_CHARS:
+                    pos += 1
+                key = text[key_start:pos]
+            else:
+                raise RouteDataError(
+                    f"milestone_info: block {len(blocks)}: expected a key at character {pos}, "
+                    f"found {text[pos : pos + 20]!r}"
+                )
+            pos = _skip_ws(text, pos)
+            if pos >= n or text[pos] != ":":
+                raise RouteDataError(
+                    f"milestone_info: block {len(blocks)}: expected ':' after key {key!r}"
+                )
+            pos = _skip_ws(text, pos + 1)
+            if pos < n and text[pos] == '"':
+                value, pos = _read_string(text, pos, is_key=False)
+            else:
+                value_start = pos
+                while pos < n and text[pos] not in ",}\r\n":
+                    pos += 1
+                value = text[value_start:pos].strip()
+                if not value:
+                    raise RouteDataError(
+                        f"milestone_info: block {len(blocks)}: key {key!r} has no value"
+                    )
+            block[_normalize_key(key)] = value
+        blocks.append(block)
+
+
+def _quote(text: str) -> str:
+    """A double-quoted string that :func:`parse_milestone_info` reads back as ``text``."""
+    out = ['"']
+    for ch in text:
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) < 0x20 or 0xD800 <= ord(ch) < 0xE000:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def format_milestone_info(blocks: Sequence[Mapping[str, str]]) -> str:
+    """Write blocks in the V-IRL style (one ``"key": "value",`` per line, trailing commas).
+
+    Example:
+        >>> print(format_milestone_info([{"human_heading": "90"}]))
+        {
+        "human_heading": "90",
+        }
+    """
+    parts = []
+    for block in blocks:
+        lines = ["{"]
+        lines.extend(f"{_quote(str(key))}: {_quote(str(value))}," for key, value in block.items())
+        lines.append("}")
+        parts.append("\n".join(lines))
+    return "\n".join(parts)
+
+
+# ---------------------------------------------------------------------------
+# field parsers (raise RouteDataError with a context; the caller adds file and route)
+# ---------------------------------------------------------------------------
+
+_HEADING_RE: Final = re.compile(
+    r"(-?\d{1,9}(?:\.\d{1,9})?)(?:[ \t]{0,4}(?:°|deg|degrees))?"
+    r"(?:[ \t]{0,4}\([ \t]{0,4}[A-Za-z][A-Za-z \-]{0,20}\))?",
+    re.IGNORECASE,
+)
+_DISTANCE_RE: Final = re.compile(
+    r"(\d{1,12}(?:\.\d{1,9})?)[ \t]{0,4}(m|meters?|metres?|km|kilometers?|kilometres?)?",
+    re.IGNORECASE,
+)
+_IS_ON_YOUR: Final = re.compile(r"\bis\s{1,8}on\s{1,8}your\b", re.IGNORECASE)
+_NO_LANDMARK_RE: Final = re.compile(r"no\s{1,8}landmarks?\s{1,8}nearby[\s.;]{0,8}", re.IGNORECASE)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _heading(value: object, context: str) -> float:
+    """A heading in ``[0, 360)`` from a number or a string like ``"212 (southwest)"``."""
+    if _is_number(value):
+        number = float(value)  # type: ignore[arg-type]
+    elif isinstance(value, str):
+        match = _HEADING_RE.fullmatch(value.strip())
+        if match is None:
+            raise RouteDataError(f"{context}: cannot read heading {value[:40]!r}")
+        number = float(match.group(1))
+    else:
+        raise RouteDataError(f"{context}: heading must be a string, got {type(value).__name__}")
+    if not math.isfinite(number):
+        raise RouteDataError(f"{context}: heading {value!r} is not finite")
+    return number % 360.0
+
+
+def _distance(value: object, context: str) -> float | None:
+    """Metres from ``"159 meters"``/``"0.2 km"``/a number; ``None`` if unreadable."""
+    if _is_number(value):
+        number = float(value)  # type: ignore[arg-type]
+    elif isinstance(value, str):
+        match = _DISTANCE_RE.fullmatch(value.strip())
+        if match is None:
+            return None
+        number = float(match.group(1))
+        if (match.group(2) or "m").lower().startswith("k"):
+            number *= 1000.0
+    else:
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def _normalize_relation(text: str) -> str:
+    words = text.strip().rstrip(".;!").lower().replace("-", " ").replace("_", " ").split()
+    relation = " ".join(words)
+    if relation not in geo.RELATIONS and len(words) == 2:
+        swapped = f"{words[1]} {words[0]}"
+        if swapped in geo.RELATIONS:
+            return swapped
+    return relation
+
+
+def _landmark_relation(text: object, context: str) -> str | None:
+    """The relation of a ``landmarks`` text, ``None`` for "No landmark nearby"."""
+    if not isinstance(text, str):
+        raise RouteDataError(f"{context}: landmarks must be a string")
+    stripped = text.strip()
+    if _NO_LANDMARK_RE.fullmatch(stripped):
+        return None
+    last = None
+    for last in _IS_ON_YOUR.finditer(stripped):  # noqa: B007 - the last match is wanted
+        pass
+    if last is None:
+        raise RouteDataError(
+            f"{context}: cannot read landmarks {stripped[:60]!r} "
+            "(expected '<name> is on your <relation>' or 'No landmark nearby')"
+        )
+    relation = _normalize_relation(stripped[last.end() :])
+    if not relation:
+        raise RouteDataError(f"{context}: landmarks {stripped[:60]!r} has no relation")
+    return relation
+
+
+def _mapping(value: object, context: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise RouteDataError(f"{context} must be an object, got {type(value).__name__}")
+    return value
+
+
+def _require(record: Mapping[str, Any], key: str, context: str) -> Any:
+    if key not in record:
+        raise RouteDataError(f"{context} has no {key!r}")
+    return record[key]
+
+
+def _latlng(value: object, context: str) -> tuple[float, float]:
+    if (
+        not isinstance(value, (list, tuple))
+        or len(value) != 2
+        or not all(_is_number(v) and math.isfinite(v) for v in value)
+    ):
+        raise RouteDataError(f"{context} is not two numbers: {str(value)[:60]}")
+    lat, lng = float(value[0]), float(value[1])
+    if not (-90.0 <= lat <= 90.0 and -180.0 <= lng <= 180.0):
+        raise RouteDataError(f"{context} is out of range: {[lat, lng]}")
+    return lat, lng
+
+
+def _place(value: object, context: str, *, relocate: bool = False) -> Place:
+    record = _mapping(value, context)
+    name = _require(record, "name", context)
+    if not isinstance(name, str):
+        raise RouteDataError(f"{context}.name must be a string, got {type(name).__name__}")
+    lat, lng = _latlng(_require(record, "geocode", context), f"{context}.geocode")
+    extra = {key: val for key, val in record.items() if key not in _PLACE_ATTRS}
+    if relocate:
+        relocated = extra.pop("relocated_geocode", None)
+        if relocated is not None:
+            extra["geocode"] = [lat, lng]
+            lat, lng = _latlng(relocated, f"{context}.relocated_geocode")
+    rating = record.get("rating")
+    if rating is not None and not (_is_number(rating) and math.isfinite(rating)):
+        raise RouteDataError(f"{context}.rating must be a number, got {str(rating)[:40]!r}")
+    n_reviews = record.get("n_reviews")
+    if n_reviews is not None and not (_is_number(n_reviews) and math.isfinite(n_reviews)):
+        raise RouteDataError(f"{context}.n_reviews must be a number, got {str(n_reviews)[:40]!r}")
+    place_id = record.get("place_id")
+    types = record.get("place_types")
+    if types is None:
+        types = []
+    elif isinstance(types, str):
+        types = [types]
+    if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
+        raise RouteDataError(f"{context}.place_types must be a list of strings")
+    return Place(
+        name=name,
+        lat=lat,
+        lng=lng,
+        types=tuple(types),
+        n_reviews=int(n_reviews) if n_reviews is not None else 0,
+        rating=float(rating) if rating is not None else 0.0,
+        place_id="" if place_id is None else str(place_id),
+        extra=extra,
+    )
+
+
+def _landmark_entry(value: object, context: str) -> Place | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and _NO_LANDMARK_RE.fullmatch(value.strip()):
+        return None
+    return _place(value, context)
+
+
+def _init_heading(value: object) -> float | None:
+    if value is None:
+        return None
+    heading = _heading(value, "init_heading")
+    if isinstance(value, str):
+        match = _HEADING_RE.fullmatch(value.strip())
+        raw = float(match.group(1)) if match else heading
+    else:
+        raw = float(value)  # type: ignore[arg-type]
+    return None if raw == 0 else heading
+
+
+def _route_from_record(value: object, default_city: str) -> Route:
+    record = _mapping(value, "the route")
+    start = _place(_require(record, "start_place", "the route"), "start_place", relocate=True)
+    destination = _place(_require(record, "dest_place", "the route"), "dest_place", relocate=True)
+    results = _mapping(_require(record, "route_results", "the route"), "route_results")
+    geocodes = _require(results, "geocode_list", "route_results")
+    if not isinstance(geocodes, list) or not geocodes:
+        raise RouteDataError("route_results.geocode_list must be a non-empty list")
+    points = [_latlng(g, f"route_results.geocode_list[{k}]") for k, g in enumerate(geocodes)]
+    count = len(points)
+    raw_landmarks = _require(results, "landmark_list", "route_results")
+    if not isinstance(raw_landmarks, list):
+        raise RouteDataError("route_results.landmark_list must be a list")
+    if len(raw_landmarks) != count - 1:
+        raise RouteDataError(
+            f"route_results.landmark_list has {len(raw_landmarks)} entries for {count} "
+            f"milestones (expected {count - 1})"
+        )
+    landmarks = [
+        _landmark_entry(entry, f"route_results.landmark_list[{k}]")
+        for k, entry in enumerate(raw_landmarks)
+    ]
+    distance_list = results.get("distance_list")
+    if not isinstance(distance_list, list):
+        distance_list = []
+    blocks = parse_milestone_info(_require(record, "milestone_info", "the route"))
+    if len(blocks) != count:
+        raise RouteDataError(f"milestone_info has {len(blocks)} blocks for {count} milestones")
+
+    milestones = []
+    for k, ((lat, lng), block) in enumerate(zip(points, blocks, strict=True)):
+        context = f"milestone_info block {k}"
+        last = k == count - 1
+        arrival = _heading(_require(block, "human_heading", context), f"{context}.human_heading")
+        next_heading = None
+        if not last:
+            next_heading = _heading(
+                _require(block, "to_next_intersection_heading", context),
+                f"{context}.to_next_intersection_heading",
+            )
+        relation = _landmark_relation(_require(block, "landmarks", context), f"{context}.landmarks")
+        landmark: Place | None
+        if last:
+            landmark = destination
+        else:
+            landmark = landmarks[k] if relation is not None else None
+            if landmark is None:
+                relation = None
+        distance = _distance(block.get("distance"), context)
+        if distance is None and k < len(distance_list):
+            distance = _distance(distance_list[k], context)
+        if distance is None:
+            raise RouteDataError(
+                f"{context}: no readable distance (block {block.get('distance')!r}, "
+                "no distance_list entry)"
+            )
+        milestones.append(Milestone(lat, lng, arrival, next_heading, landmark, relation, distance))
+
+    legs = []
+    previous = (start.lat, start.lng)
+    for point in points:
+        legs.append((previous, point))
+        previous = point
+    region = start.extra.get("region")
+    return Route(
+        start=start,
+        destination=destination,
+        start_heading=milestones[0].arrival_heading,
+        milestones=tuple(milestones),
+        legs=tuple(legs),
+        init_heading=_init_heading(record.get("init_heading")),
+        city=region if isinstance(region, str) and region else default_city,
+    )
+
+
+def _route_file(path: str | os.PathLike[str]) -> Path:
+    file = Path(path)
+    return file / ROUTE_FILE if file.is_dir() else file
+
+
+def load_routes(path: str | os.PathLike[str]) -> list[Route]:
+    """Read a V-IRL ``route_infos.json``.
+
+    Args:
+        path: The json file, or a folder that holds ``route_infos.json``.
+
+    Returns:
+        The routes, in file order.
+
+    Raises:
+        RouteDataError: if the file is not valid JSON or a route does not follow
+            the format; the message names the file and the route index.
+        OSError: if the file cannot be read.
+    """
+    file = _route_file(path)
+    label = str(file)
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise RouteDataError(f"{label}: not UTF-8 text ({err})") from None
+    except (ValueError, RecursionError) as err:
+        raise RouteDataError(f"{label}: invalid JSON ({err})") from None
+    if not isinstance(data, list):
+        raise RouteDataError(
+            f"{label}: the top level must be a list [routes, count], got {type(data).__name__}"
+        )
+    if len(data) != 2 or not isinstance(data[0], list):
+        raise RouteDataError(
+            f"{label}: the top level must be a two-element list [routes, count] "
+            f"(got a list of {len(data)} items)"
+        )
+    default_city = file.resolve().parent.name
+    routes = []
+    for index, record in enumerate(data[0]):
+        try:
+            routes.append(_route_from_record(record, default_city))
+        except RouteDataError as err:
+            raise RouteDataError(f"{label}: route {index}: {err}") from None
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as err:
+            raise RouteDataError(f"{label}: route {index}: {type(err).__name__}: {err}") from err
+    return routes
+
+
+# ---------------------------------------------------------------------------
+# writing
+# ---------------------------------------------------------------------------
+
+
+def _int_heading(heading: float) -> int:
+    return round(heading) % 360
+
+
+def _heading_text(heading: int) -> str:
+    return f"{heading} ({geo.compass_word(heading)})"
+
+
+def _json_number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def _place_record(
+    place: Place, *, relocate: bool, distance: float = 0.0, region: str = ""
+) -> dict[str, Any]:
+    extra = dict(place.extra)
+    geocode: list[float] = [place.lat, place.lng]
+    original = extra.pop("geocode", None)
+    if relocate and original is not None:
+        try:
+            geocode = list(_latlng(original, "geocode"))
+        except RouteDataError:
+            pass
+    if relocate:
+        extra.pop("relocated_geocode", None)
+    record: dict[str, Any] = {
+        "name": place.name,
+        "geocode": geocode,
+        "rating": place.rating,
+        "place_id": place.place_id,
+        "distance": extra.pop("distance", round(distance)),
+        "n_reviews": place.n_reviews,
+        "heading": extra.pop("heading", 0),
+        "photo_reference": extra.pop("photo_reference", ""),
+        "place_types": list(place.types),
+        "plus_code": extra.pop("plus_code", None),
+        "vicinity": extra.pop("vicinity", ""),
+    }
+    if region and "region" not in extra:
+        record["region"] = region
+    for key, value in extra.items():
+        record.setdefault(key, value)
+    if relocate:
+        record["relocated_geocode"] = [place.lat, place.lng]
+    return record
+
+
+def _relation_to(milestone: Milestone, heading: float, place: Place) -> str:
+    if milestone.relation is not None:
+        return milestone.relation
+    return geo.relation_word(
+        heading, geo.bearing(milestone.lat, milestone.lng, place.lat, place.lng)
+    )
+
+
+def _route_record(route: Route) -> dict[str, Any]:
+    milestones = route.milestones
+    count = len(milestones)
+    blocks: list[dict[str, str]] = []
+    landmark_list: list[dict[str, Any] | None] = []
+    for k, milestone in enumerate(milestones):
+        last = k == count - 1
+        arrival = _int_heading(milestone.arrival_heading)
+        if last:
+            onward = arrival
+        elif milestone.next_heading is not None:
+            onward = _int_heading(milestone.next_heading)
+        else:
+            onward = _int_heading(milestones[k + 1].arrival_heading)
+        if last:
+            target = milestone.landmark or route.destination
+            text = (
+                f"The destination {target.name} is on your "
+                f"{_relation_to(milestone, arrival, target)}"
+            )
+        elif milestone.landmark is not None:
+            landmark = milestone.landmark
+            text = f"{landmark.name} is on your {_relation_to(milestone, arrival, landmark)}"
+            distance = geo.haversine(milestone.lat, milestone.lng, landmark.lat, landmark.lng)
+            landmark_list.append(_place_record(landmark, relocate=False, distance=distance))
+        else:
+            text = _NO_LANDMARK
+            landmark_list.append(None)
+        blocks.append(
+            {
+                "intersection_idx": str(k + 1),
+                "landmarks": text,
+                "distance": f"{round(milestone.distance)} meters",
+                "human_heading": str(arrival),
+                "to_next_intersection_heading": _heading_text(onward),
+            }
+        )
+    distance_list = [round(m.distance) for m in milestones]
+    time_list = [max(1, round(d / _WALKING_SPEED)) for d in distance_list]
+    if route.init_heading is None:
+        init_heading: int | float = 0
+    else:
+        init_heading = _json_number(route.init_heading % 360.0) or 360
+    return {
+        "start_place": _place_record(route.start, relocate=True, region=route.city),
+        "dest_place": _place_record(route.destination, relocate=True),
+        "route_results": {
+            "geocode_list": [[m.lat, m.lng] for m in milestones],
+            "landmark_list": landmark_list,
+            "polyline": [""],
+            "instructions": [""],
+            "distance_list": distance_list,
+            "time_list": time_list,
+            "time": sum(time_list),
+            "distance": sum(distance_list),
+            "n_landmarks": sum(entry is not None for entry in landmark_list),
+        },
+        "init_heading": init_heading,
+        "instruction": (
+            f"Walk from {route.start.name} to {route.destination.name} "
+            f"({count} milestone{'s' if count != 1 else ''}, {sum(distance_list)} meters)."
+        ),
+        "milestone_info": format_milestone_info(blocks),
+    }
+
+
+def dump_routes(routes: Sequence[Route], path: str | os.PathLike[str]) -> None:
+    """Write routes as a V-IRL ``route_infos.json`` (atomically: temp file + rename).
+
+    Args:
+        routes: The routes (procedural or loaded).
+        path: The json file to write, or an existing folder (the file is then
+            ``route_infos.json`` inside it).
+
+    Raises:
+        RouteDataError: if a route cannot be written (for example a non-finite
+            coordinate or an ``extra`` value JSON cannot hold).
+        OSError: if the file cannot be written.
+    """
+    file = _route_file(path)
+    label = str(file)
+    records = []
+    for index, route in enumerate(routes):
+        try:
+            record = _route_record(route)
+            json.dumps(record, allow_nan=False)
+        except (TypeError, ValueError, AttributeError) as err:
+            raise RouteDataError(f"{label}: route {index}: cannot write it ({err})") from err
+        records.append(record)
+    text = json.dumps([records, len(records)], ensure_ascii=False, indent=1, allow_nan=False)
+    directory = file.parent
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, file)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except OSError:
+            pass
+        raise
+
+
+# ---------------------------------------------------------------------------
+# gps_pano_mapping.pkl
+# ---------------------------------------------------------------------------
+
+
+class _DataOnlyUnpickler(pickle.Unpickler):
+    """Builds only what needs no globals: dicts, tuples, lists, numbers, strings."""
+
+    def __init__(self, file: io.BufferedIOBase, label: str) -> None:
+        super().__init__(file)
+        self._label = label
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise RouteDataError(
+            f"{self._label}: refused global {module}.{name} (a pano mapping holds only "
+            "dicts, tuples, lists, numbers and strings)"
+        )
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise RouteDataError(f"{self._label}: refused persistent id {str(pid)[:40]!r}")
+
+
+def load_pano_mapping(path: str | os.PathLike[str]) -> dict[tuple[float, float], str]:
+    """Read ``gps_pano_mapping.pkl``: ``{(lat, lng): pano_id}``, without running any code.
+
+    Args:
+        path: The pickle file, or a folder that holds ``gps_pano_mapping.pkl``.
+
+    Returns:
+        The mapping with float keys.
+
+    Raises:
+        RouteDataError: if the pickle references any global (a class or
+            function), is corrupt, or is not a dict of ``(lat, lng)`` -> str.
+        OSError: if the file cannot be read.
+    """
+    file = Path(path)
+    if file.is_dir():
+        file = file / PANO_MAPPING_FILE
+    label = str(file)
+    with open(file, "rb") as handle:
+        try:
+            data = _DataOnlyUnpickler(handle, label).load()
+        except RouteDataError:
+            raise
+        except (
+            pickle.UnpicklingError,
+            EOFError,
+            ValueError,
+            TypeError,
+            KeyError,
+            IndexError,
+            AttributeError,
+            OverflowError,
+            RecursionError,
+        ) as err:
+            raise RouteDataError(f"{label}: not a readable pickle ({err})") from None
+    if not isinstance(data, dict):
+        raise RouteDataError(
+            f"{label}: expected a dict {{(lat, lng): pano_id}}, got {type(data).__name__}"
+        )
+    mapping: dict[tuple[float, float], str] = {}
+    for key, value in data.items():
+        if (
+            not isinstance(key, tuple)
+            or len(key) != 2
+            or not all(_is_number(v) and math.isfinite(v) for v in key)
+        ):
+            raise RouteDataError(f"{label}: key {str(key)[:60]} is not a (lat, lng) pair")
+        if not isinstance(value, str):
+            raise RouteDataError(
+                f"{label}: the pano id of {key} must be a string, got {type(value).__name__}"
+            )
+        mapping[(float(key[0]), float(key[1]))] = value
+    return mapping
+
+
+_METRES_PER_DEGREE_LAT: Final = math.pi * geo.EARTH_RADIUS_M / 180.0
+
+
+def nearest_pano(
+    mapping: Mapping[tuple[float, float], str],
+    lat: float,
+    lng: float,
+    max_distance: float = 20.0,
+) -> str | None:
+    """The pano id of the mapping point nearest to (lat, lng) within ``max_distance`` metres.
+
+    An exact key wins at once; otherwise a linear scan (with a latitude
+    pre-filter) over the mapping. Ties go to the first point in mapping order.
+
+    Returns:
+        The pano id, or ``None`` if no point is close enough.
+    """
+    exact = mapping.get((lat, lng))
+    if exact is not None:
+        return exact
+    window = max_distance / _METRES_PER_DEGREE_LAT * 1.001 + 1e-12
+    best: str | None = None
+    best_distance = max_distance
+    for (point_lat, point_lng), pano in mapping.items():
+        if abs(point_lat - lat) > window:
+            continue
+        distance = geo.haversine(lat, lng, point_lat, point_lng)
+        if distance < best_distance or (best is None and distance <= best_distance):
+            best, best_distance = pano, distance
+    return best

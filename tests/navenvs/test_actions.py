@@ -1,0 +1,343 @@
+import json
+import re
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from navenvs import geo
+from navenvs.actions import (
+    ABSOLUTE,
+    FORWARD,
+    RELATIVE,
+    STOP,
+    Action,
+    ActionVocabulary,
+    ParsedAction,
+    looks_like_action,
+    parse_action,
+    vocabulary,
+)
+from oodgym.responses import MAX_RESPONSE_CHARS
+
+
+def parsed(text: str, vocab: ActionVocabulary = ABSOLUTE) -> ParsedAction:
+    result = parse_action(text, vocab)
+    # exactly one of action / error, and errors are ASCII
+    assert (result.action is None) != (result.error is None)
+    assert result.error is None or result.error.isascii()
+    return result
+
+
+def action_text(text: str, vocab: ActionVocabulary = ABSOLUTE) -> str | None:
+    result = parsed(text, vocab)
+    return None if result.action is None else str(result.action)
+
+
+# ---------------------------------------------------------------------------
+# actions and vocabularies
+# ---------------------------------------------------------------------------
+
+
+def test_canonical_strings() -> None:
+    assert str(FORWARD) == "forward()" and str(Action("forward")) == "forward()"
+    assert str(STOP) == "stop()"
+    assert str(Action("turn", "northeast")) == "turn_direction(northeast)"
+    assert str(Action("turn", "slightly left")) == "turn_direction(slightly left)"
+    assert Action("turn", "north") == Action("turn", "north")
+
+
+@pytest.mark.parametrize(
+    ("kind", "direction"),
+    [("jump", None), ("turn", None), ("turn", ""), ("forward", "north"), ("stop", "left")],
+)
+def test_invalid_actions(kind: str, direction: str | None) -> None:
+    with pytest.raises(ValueError):
+        Action(kind, direction)  # type: ignore[arg-type]
+
+
+def test_vocabularies() -> None:
+    assert ABSOLUTE.name == "absolute" and ABSOLUTE.directions == tuple(geo.COMPASS_WORDS)
+    assert RELATIVE.name == "relative" and RELATIVE.directions == tuple(geo.RELATIVE_WORDS)
+    assert vocabulary("absolute") is ABSOLUTE
+    assert vocabulary(" Relative ") is RELATIVE
+    with pytest.raises(ValueError, match="'absolute', 'relative'"):
+        vocabulary("compass")
+    assert ABSOLUTE.actions[0] == FORWARD and ABSOLUTE.actions[-1] == STOP
+    assert len(ABSOLUTE.actions) == 10 and len(RELATIVE.actions) == 6
+    assert RELATIVE.canonical_direction("Slightly_Left") == "slightly left"
+    assert RELATIVE.canonical_direction("slightlyright") == "slightly right"
+    assert ABSOLUTE.canonical_direction("North-East") == "northeast"
+    assert ABSOLUTE.canonical_direction("left") is None
+    assert "north, northeast" in ABSOLUTE.describe()
+
+
+@pytest.mark.parametrize("vocab", [ABSOLUTE, RELATIVE])
+def test_every_canonical_action_parses_back(vocab: ActionVocabulary) -> None:
+    for action in vocab.actions:
+        text = str(action)
+        assert parsed(text, vocab).action == action
+        assert parsed(json.dumps({"action": text}), vocab).action == action
+        assert parsed(f"{{'action': '{text}',}}", vocab).action == action
+        assert parsed(f"I will now do {text} and wait.", vocab).action == action
+
+
+# ---------------------------------------------------------------------------
+# accepted variants
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "vocab", "expected"),
+    [
+        ("forward()", ABSOLUTE, "forward()"),
+        ("  Forward()  ", ABSOLUTE, "forward()"),
+        ("FORWARD", ABSOLUTE, "forward()"),
+        ("forward", ABSOLUTE, "forward()"),
+        ("forward ( )", ABSOLUTE, "forward()"),
+        ("Stop.", ABSOLUTE, "stop()"),
+        ("stop", RELATIVE, "stop()"),
+        ("TURN_DIRECTION(North)", ABSOLUTE, "turn_direction(north)"),
+        ("turn_direction('north')", ABSOLUTE, "turn_direction(north)"),
+        ('turn_direction( "south west" )', ABSOLUTE, "turn_direction(southwest)"),
+        ("turn_direction(north-east)", ABSOLUTE, "turn_direction(northeast)"),
+        ("Turn direction(east)", ABSOLUTE, "turn_direction(east)"),
+        ("turndirection(west)", ABSOLUTE, "turn_direction(west)"),
+        ('turn_direction("slightly left")', RELATIVE, "turn_direction(slightly left)"),
+        ("turn_direction(slightly_left)", RELATIVE, "turn_direction(slightly left)"),
+        ("turn_direction(Slightly Right)", RELATIVE, "turn_direction(slightly right)"),
+        ("turn_direction(LEFT)", RELATIVE, "turn_direction(left)"),
+        ("`turn_direction(right)`", RELATIVE, "turn_direction(right)"),
+        ("**stop()**", ABSOLUTE, "stop()"),
+        ("turn_direction(‘north’)", ABSOLUTE, "turn_direction(north)"),
+    ],
+)
+def test_accepted_variants(text: str, vocab: ActionVocabulary, expected: str) -> None:
+    assert action_text(text, vocab) == expected
+    assert action_text(json.dumps({"action": text}), vocab) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "form"),
+    [
+        (
+            '{"current observation": "Blue Door Bakery is on your left front; You observe an '
+            'intersection", "current instruction": "Turn right to face east.", '
+            '"action": "turn_direction(east)"}',
+            "turn_direction(east)",
+            "json",
+        ),
+        (
+            "{'current observation': 'No landmarks nearby; ', 'current instruction': "
+            "'Move forward.', 'action': 'forward()',}",
+            "forward()",
+            "json-ish",
+        ),
+        (
+            'Let me think.\n```json\n{"current observation": "x", "action": "stop()"}\n```\n',
+            "stop()",
+            "json",
+        ),
+        (
+            "Current observation: nothing\nAction: turn_direction(south)\n",
+            "turn_direction(south)",
+            "fields",
+        ),
+        ("**Action:** forward()", "forward()", "fields"),
+        ("I see the destination.\n\nstop()", "stop()", "bare"),
+        ("```\nforward()\n```", "forward()", "bare"),
+        ("- turn_direction(north)", "turn_direction(north)", "bare"),
+        (
+            "So the right move is turn_direction(northwest), I think.",
+            "turn_direction(northwest)",
+            "embedded",
+        ),
+        ("Moving on: forward().", "forward()", "embedded"),
+        (
+            '{"current observation": "x", "action": "I choose turn_direction(west) now"}',
+            "turn_direction(west)",
+            "json",
+        ),
+    ],
+)
+def test_response_shapes(text: str, expected: str, form: str) -> None:
+    result = parsed(text)
+    assert str(result.action) == expected
+    assert result.form == form
+
+
+def test_observation_and_instruction_fields() -> None:
+    result = parsed(
+        '{"current observation": "Café \\"Le Coin\\" is on your left", '
+        '"current instruction": "Turn left to face north.", "action": "stop()"}'
+    )
+    assert result.observation == 'Café "Le Coin" is on your left'
+    assert result.instruction == "Turn left to face north."
+    assert result.ok
+    result = parsed('{"current observation": 3, "action": "stop()"}')
+    assert result.observation == "3" and result.instruction is None
+
+
+# ---------------------------------------------------------------------------
+# rejected answers and their errors
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "vocab", "snippet"),
+    [
+        (
+            "turn_direction(left)",
+            ABSOLUTE,
+            "'turn_direction(left)' is not in the absolute vocabulary; use one of north, "
+            "northeast, east, southeast, south, southwest, west, northwest (left is a relative",
+        ),
+        (
+            '{"action": "turn_direction(\'slightly left\')"}',
+            ABSOLUTE,
+            "'turn_direction(slightly left)' is not in the absolute vocabulary",
+        ),
+        (
+            "turn_direction(North)",
+            RELATIVE,
+            "'turn_direction(north)' is not in the relative vocabulary; use one of left, right, "
+            "slightly left, slightly right (north is a absolute direction)",
+        ),
+        ("turn_direction(up)", ABSOLUTE, "'turn_direction(up)' is not in the absolute vocabulary"),
+        ("turn_direction(nörth)", ABSOLUTE, "'turn_direction(nU+00F6rth)' is not in the absolute"),
+        ("turn_direction()", ABSOLUTE, "turn_direction() needs a direction"),
+        ("I don't know where to go.", ABSOLUTE, "no action found; answer with forward(), "),
+        (
+            "",
+            RELATIVE,
+            "no action found; answer with forward(), turn_direction(x) with x one of left",
+        ),
+        ('{"action": "go north"}', ABSOLUTE, "'go north' is not an action; answer with"),
+        ('{"action": ""}', ABSOLUTE, "the action field is empty"),
+        ('{"action": null}', ABSOLUTE, "the action field is empty"),
+        ('{"action": 3}', ABSOLUTE, "the action must be text such as forward(), got 3"),
+        (
+            '{"action": "forward() then turn_direction(east)"}',
+            ABSOLUTE,
+            "found 2 actions in the action field (forward(), turn_direction(east))",
+        ),
+        (
+            "First forward(), then turn_direction(east), finally stop().",
+            ABSOLUTE,
+            "found 3 actions in the response",
+        ),
+        ("forward()\nstop()", ABSOLUTE, "found different action lines (forward(), stop())"),
+        ("Move forward until you reach the next intersection.", ABSOLUTE, "no action found"),
+        ("Please stop here", ABSOLUTE, "no action found"),
+        ("turn_direction north", ABSOLUTE, "no action found"),
+        ("x" * (MAX_RESPONSE_CHARS + 1), ABSOLUTE, "the response is too long"),
+    ],
+)
+def test_rejections(text: str, vocab: ActionVocabulary, snippet: str) -> None:
+    result = parsed(text, vocab)
+    assert result.action is None
+    assert result.error is not None and snippet in result.error
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{'current observation': 'x', 'action': 'turn_direction('north')',}",
+        '{"action": "turn_direction("north")"}',
+    ],
+)
+def test_nested_quotes_that_cut_the_value(text: str) -> None:
+    assert action_text(text) == "turn_direction(north)"
+
+
+def test_single_action_list_is_accepted() -> None:
+    assert action_text('{"action": ["stop()"]}') == "stop()"
+
+
+def test_non_str_raises_type_error() -> None:
+    for value in [None, b"forward()", 3, ["forward()"]]:
+        with pytest.raises(TypeError):
+            parse_action(value, ABSOLUTE)  # type: ignore[arg-type]
+
+
+def test_looks_like_action() -> None:
+    assert looks_like_action("forward()") and looks_like_action("Stop")
+    assert looks_like_action("turn_direction(anything)")
+    assert not looks_like_action("forward() now")
+    assert not looks_like_action("go forward")
+
+
+def test_hostile_inputs_are_fast() -> None:
+    hostile = [
+        "turn_direction(" * 4000,
+        "(" * 60_000,
+        "forward " * 8000,
+        "{" * 60_000,
+        '"action": ' * 6000,
+        "turn_direction(" + " " * 60_000,
+        "\n".join(["forward()"] * 6000),
+        "forward()" * 7000,
+        "a" * 65_000 + "stop()",
+        '{"action": "' + "turn_direction(north) " * 3000 + '"}',
+    ]
+    t0 = time.perf_counter()
+    for text in hostile:
+        parsed(text)
+        parsed(text, RELATIVE)
+    assert time.perf_counter() - t0 < 5.0
+
+
+# ---------------------------------------------------------------------------
+# properties
+# ---------------------------------------------------------------------------
+
+ACTION_LIKE = re.compile(r"forward|stop|turn", re.IGNORECASE | re.ASCII)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300), st.sampled_from([ABSOLUTE, RELATIVE]))
+def test_random_text_never_raises(text: str, vocab: ActionVocabulary) -> None:
+    parsed(text, vocab)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(
+        st.sampled_from(list("{}[]()'\":,=_\n\t *`#-actionbsrvuACTIONxyz0123456789é"))
+        | st.characters(),
+        max_size=200,
+    )
+)
+def test_text_without_action_words_yields_no_action(text: str) -> None:
+    if ACTION_LIKE.search(text):
+        return
+    result = parsed(text)
+    assert result.action is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(ABSOLUTE.actions),
+    st.text(st.characters(blacklist_characters="()"), max_size=40).filter(
+        lambda s: not ACTION_LIKE.search(s)
+    ),
+    st.text(st.characters(blacklist_characters="()"), max_size=40).filter(
+        lambda s: not ACTION_LIKE.search(s)
+    ),
+)
+def test_one_embedded_action_is_found(action: Action, before: str, after: str) -> None:
+    text = f"{before} {action} {after}"
+    result = parsed(text)
+    assert result.action == action, (text, result)
+
+
+@given(st.sampled_from(RELATIVE.actions), st.sampled_from(["json", "json-ish", "fields", "fence"]))
+def test_relative_shapes(action: Action, shape: str) -> None:
+    text = {
+        "json": json.dumps({"current observation": "o", "action": str(action)}),
+        "json-ish": f"{{'current observation': 'o', 'action': '{action}',}}",
+        "fields": f"Current observation: o\nAction: {action}",
+        "fence": f"```json\n{json.dumps({'action': str(action)})}\n```",
+    }[shape]
+    assert parsed(text, RELATIVE).action == action
