@@ -1,13 +1,14 @@
-"""Median reset/step times of GeneralPoints through gym.make.
+"""Median reset/step times of GeneralPoints (text) through gym.make.
 
-Usage: python benchmarks/bench_generalpoints.py [--id ID] [--repeats N] [--kw KEY=JSON ...]
+Usage: python benchmarks/bench_generalpoints.py [--id ID] [--repeats N] [--rounds R]
 
-Prints medians in microseconds for:
+Prints, in microseconds, the median over R rounds of each round's median for:
 * reset()            unseeded reset (what a training loop does between episodes)
-* reset(seed=s)      seeded reset (a new Generator per call)
-* step <category>    steps answering with a correct / wrong-value / wrong-numbers / garbage /
-                     JSON-ish / long-prose answer
-* step mix           the mix of all of those
+* reset(seed=s)      seeded reset (Gymnasium builds a new Generator per call)
+* step <kind>        one step right after a seeded reset, answering with a correct answer
+                     (strict JSON, or the reference's JSON-ish form), a wrong value, wrong
+                     numbers, garbage, or a wrong answer in a code fence inside prose
+* step mix           all of those together
 """
 
 from __future__ import annotations
@@ -21,10 +22,6 @@ from typing import Any
 import gymnasium as gym
 
 import cardenvs  # noqa: F401  (registers the ids)
-
-
-def median_us(samples: list[float]) -> float:
-    return statistics.median(samples) * 1e6
 
 
 def answers(env: gym.Env[Any, Any], info: dict[str, Any]) -> dict[str, str]:
@@ -46,10 +43,39 @@ def answers(env: gym.Env[Any, Any], info: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def one_round(env: gym.Env[Any, Any], repeats: int, offset: int) -> dict[str, float]:
+    medians: dict[str, float] = {}
+    samples: list[float] = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        env.reset()
+        samples.append(time.perf_counter() - t0)
+    medians["reset()"] = statistics.median(samples)
+    samples = []
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        env.reset(seed=offset + i)
+        samples.append(time.perf_counter() - t0)
+    medians["reset(seed=s)"] = statistics.median(samples)
+    per_kind: dict[str, list[float]] = {}
+    for i in range(repeats // 3):
+        _, info = env.reset(seed=offset + i)
+        for kind, answer in answers(env, info).items():
+            env.reset(seed=offset + i)
+            t0 = time.perf_counter()
+            env.step(answer)
+            per_kind.setdefault(kind, []).append(time.perf_counter() - t0)
+    for kind, values in per_kind.items():
+        medians[f"step {kind}"] = statistics.median(values)
+    medians["step mix"] = statistics.median([v for vs in per_kind.values() for v in vs])
+    return medians
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--id", default="cardenvs/GeneralPoints-v0")
     parser.add_argument("--repeats", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--kw", action="append", default=[], help="env kwarg KEY=JSON")
     args = parser.parse_args()
     kwargs = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.kw)}
@@ -57,36 +83,11 @@ def main() -> None:
     env.reset(seed=0)
     for _ in range(200):  # warm-up: caches, first-call checks
         env.reset()
-
-    samples: list[float] = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        env.reset()
-        samples.append(time.perf_counter() - t0)
-    print(f"{args.id} {kwargs or ''}")
-    print(f"  reset()          median {median_us(samples):8.1f} us")
-
-    samples = []
-    for i in range(args.repeats):
-        t0 = time.perf_counter()
-        env.reset(seed=i)
-        samples.append(time.perf_counter() - t0)
-    print(f"  reset(seed=s)    median {median_us(samples):8.1f} us")
-
-    per_kind: dict[str, list[float]] = {}
-    mix: list[float] = []
-    for i in range(args.repeats // 3):
-        _, info = env.reset(seed=10_000 + i)
-        for kind, answer in answers(env, info).items():
-            env.reset(seed=10_000 + i)
-            t0 = time.perf_counter()
-            env.step(answer)
-            elapsed = time.perf_counter() - t0
-            per_kind.setdefault(kind, []).append(elapsed)
-            mix.append(elapsed)
-    for kind, values in per_kind.items():
-        print(f"  step {kind:<15} median {median_us(values):8.1f} us")
-    print(f"  step mix         median {median_us(mix):8.1f} us  (n={len(mix)})")
+    rounds = [one_round(env, args.repeats, 10_000 * (r + 1)) for r in range(args.rounds)]
+    print(f"{args.id} {kwargs or ''} (median of {args.rounds} round medians)")
+    for key in rounds[0]:
+        value = statistics.median(r[key] for r in rounds) * 1e6
+        print(f"  {key:<22} {value:8.1f} us")
 
 
 if __name__ == "__main__":
