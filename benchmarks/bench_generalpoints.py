@@ -5,9 +5,10 @@ Usage: python benchmarks/bench_generalpoints.py [--id ID] [--repeats N] [--round
 Prints, in microseconds, the median over R rounds of each round's median for:
 * reset()            unseeded reset (what a training loop does between episodes)
 * reset(seed=s)      seeded reset (Gymnasium builds a new Generator per call)
-* step <kind>        one step right after a seeded reset, answering with a correct answer
-                     (strict JSON, or the reference's JSON-ish form), a wrong value, wrong
-                     numbers, garbage, or a wrong answer in a code fence inside prose
+* step <kind>        the first step of an episode (after an unseeded reset, as in a training
+                     loop), answering with a correct answer (strict JSON, or the reference's
+                     JSON-ish form), a wrong value, wrong numbers, garbage, or a wrong answer
+                     in a code fence inside prose; kinds rotate over successive deals
 * step mix           all of those together
 """
 
@@ -58,13 +59,16 @@ def one_round(env: gym.Env[Any, Any], repeats: int, offset: int) -> dict[str, fl
         samples.append(time.perf_counter() - t0)
     medians["reset(seed=s)"] = statistics.median(samples)
     per_kind: dict[str, list[float]] = {}
-    for i in range(repeats // 3):
-        _, info = env.reset(seed=offset + i)
-        for kind, answer in answers(env, info).items():
-            env.reset(seed=offset + i)
-            t0 = time.perf_counter()
-            env.step(answer)
-            per_kind.setdefault(kind, []).append(time.perf_counter() - t0)
+    kinds = list(answers(env, env.reset(seed=offset)[1]))
+    for i in range(repeats * 2):
+        # As in a training loop: unseeded resets; the answer is built (untimed) between
+        # reset and step, where a model would generate it; kinds rotate over the deals.
+        _, info = env.reset()
+        kind = kinds[i % len(kinds)]
+        answer = answers(env, info)[kind]
+        t0 = time.perf_counter()
+        env.step(answer)
+        per_kind.setdefault(kind, []).append(time.perf_counter() - t0)
     for kind, values in per_kind.items():
         medians[f"step {kind}"] = statistics.median(values)
     medians["step mix"] = statistics.median([v for vs in per_kind.values() for v in vs])

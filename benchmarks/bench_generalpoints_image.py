@@ -3,7 +3,8 @@
 Usage: python benchmarks/bench_generalpoints_image.py [--sizes 512 1200] [--repeats N]
 
 Reset renders the table (sprites cached per style and size); steps reuse the
-frame (one copy per returned observation, as Gymnasium requires).
+frame (one copy per returned observation, as Gymnasium requires). Steps are the
+first of an episode after an unseeded reset, answer kinds rotating over deals.
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ def run(env_id: str, size: int, repeats: int, visuals: list[Any] | None) -> None
         env.reset(seed=100 + i)
         resets.append(time.perf_counter() - t0)
     steps: dict[str, list[float]] = {}
-    for i in range(repeats):
-        _, info = env.reset(seed=100 + i)
+    kinds = ["correct", "wrong_recognition", "wrong_value", "garbage"]
+    for i in range(repeats * 2):
+        # As in a training loop: unseeded resets, the answer built (untimed) in between.
+        _, info = env.reset()
         ranks = [c[:-1] for c in info["cards"]]
         total = "+".join(map(str, info["numbers"]))
         answers = {
@@ -43,11 +46,10 @@ def run(env_id: str, size: int, repeats: int, visuals: list[Any] | None) -> None
             "wrong_value": json.dumps({"cards": ranks, "formula": total}),
             "garbage": "I cannot read the cards.",
         }
-        for kind, answer in answers.items():
-            env.reset(seed=100 + i)
-            t0 = time.perf_counter()
-            env.step(answer)
-            steps.setdefault(kind, []).append(time.perf_counter() - t0)
+        kind = kinds[i % len(kinds)]
+        t0 = time.perf_counter()
+        env.step(answers[kind])
+        steps.setdefault(kind, []).append(time.perf_counter() - t0)
     mix = [t for values in steps.values() for t in values]
     label = f"{env_id} image_size={size}" + (f" visuals={visuals}" if visuals else "")
     print(label)
