@@ -1,101 +1,60 @@
-"""The ``oodgym`` command.
+"""The ``oodgym`` command: ``oodgym <subcommand> ...`` (``oodgym`` alone runs ``demo``).
 
-Subcommands:
-
-* ``oodgym demo [--seed S]`` (the default): play one seeded episode of every
-  registered id with a scripted policy (one garbage answer, then the
-  environment's expert until the episode ends) and print what happened.
-* ``oodgym list``: every registered id with its split and description.
+Subcommands live in :mod:`oodgym.commands`, one module each, imported only
+when they run.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
-from typing import Any
-
-import gymnasium as gym
 
 from oodgym._version import __version__
-from oodgym.families import presets
+from oodgym.commands import COMMANDS
 
 __all__ = ["main"]
 
-
-def _expert(env: gym.Env[Any, Any]) -> str | None:
-    expert = getattr(env.unwrapped, "expert_action", None)
-    return expert() if callable(expert) else None
-
-
-def _first_line(text: object, width: int = 96) -> str:
-    line = str(text).strip().splitlines()[0] if str(text).strip() else ""
-    return line if len(line) <= width else line[: width - 3] + "..."
-
-
-def _demo(seed: int, max_steps: int = 200, shown: int = 6) -> int:
-    found = presets()
-    if not found:
-        print("no environments registered (is ood-gym installed?)")
-        return 1
-    failures = 0
-    for preset in found:
-        env = gym.make(preset.id)
-        obs, info = env.reset(seed=seed)
-        text = obs["text"] if isinstance(obs, dict) else obs
-        print(f"== {preset.id}  [{preset.split}]  seed={seed}")
-        for line in [ln for ln in str(text).splitlines() if ln.strip()][:2]:
-            print(f"   prompt | {_first_line(line)}")
-        # One bad answer (it gets a verdict and a penalty), then the environment's expert.
-        answer: str | None = "I think the answer is 42"
-        solved = False
-        total = 0.0
-        for step in range(max_steps):
-            if answer is None:
-                break
-            _, reward, terminated, truncated, info = env.step(answer)
-            total += float(reward)
-            if step < shown:
-                print(f"   answer | {_first_line(answer, 60)}")
-                print(
-                    f"          -> {info.get('verdict')} reward={float(reward):+.1f} "
-                    f"| {_first_line(info.get('feedback', ''), 80)}"
-                )
-            elif step == shown:
-                print("   ...    | (further expert steps not shown)")
-            if terminated or truncated:
-                solved = bool(info.get("is_success"))
-                break
-            answer = _expert(env)
-        status = "solved by the expert" if solved else "NOT solved"
-        print(f"   result | {status} after {step + 1} steps, return {total:+.1f}")
-        failures += 0 if solved else 1
-        env.close()
-    return 1 if failures else 0
+# One-line help per subcommand, kept here so that ``oodgym --help`` imports nothing heavy.
+_HELP = {
+    "demo": "play one seeded episode of every registered id (garbage, then the expert)",
+    "list": "list registered ids with their split",
+    "eval": "evaluate a policy on registered ids; resumable; paper-style table",
+    "export": "export an SFT dataset from the expert (JSONL + PNG, or a HF datasets folder)",
+    "play": "play an environment in the terminal",
+    "render": "render an episode's image to a PNG",
+    "check": "run the conformance kit on environment ids (for your CI)",
+}
 
 
-def _list() -> int:
-    rows = presets()
-    width = max((len(p.id) for p in rows), default=10)
-    for p in rows:
-        print(f"{p.id:<{width}}  {p.split:<15}  {p.description}")
-    return 0
+def _module(name: str):  # type: ignore[no-untyped-def]
+    return importlib.import_module(f"oodgym.commands.{COMMANDS[name]}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``oodgym`` console script."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
         prog="oodgym", description="ood-gym: GeneralPoints and V-IRL-style navigation environments"
     )
     parser.add_argument("--version", action="version", version=f"ood-gym {__version__}")
-    sub = parser.add_subparsers(dest="command")
-    demo = sub.add_parser("demo", help="play one seeded episode of every registered id")
-    demo.add_argument("--seed", type=int, default=0, help="episode seed (default 0)")
-    sub.add_parser("list", help="list registered ids with their split")
-    args = parser.parse_args(argv)
-    if args.command == "list":
-        return _list()
-    return _demo(getattr(args, "seed", 0))
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    chosen = args_list[0] if args_list and args_list[0] in COMMANDS else None
+    for name in COMMANDS:
+        command_parser = sub.add_parser(name, help=_HELP.get(name, ""))
+        if name == chosen:
+            _module(name).add_arguments(command_parser)
+    if chosen is None and not any(a in ("-h", "--help", "--version") for a in args_list):
+        args_list = ["demo", *args_list]
+        chosen = "demo"
+        _module("demo").add_arguments(sub.choices["demo"])
+    args = parser.parse_args(args_list)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    status: int = _module(args.command).run(args)
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover
