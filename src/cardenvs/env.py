@@ -288,6 +288,13 @@ class GeneralPointsEnv(gym.Env[Any, str]):
         }
 
     # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def conformance_variants() -> list[dict[str, Any]]:
+        """One ``{"visuals": [name]}`` per registered visual variant (``oodgym.testing``)."""
+        from cardenvs.visuals import visual_variants
+
+        return [{"visuals": [name]} for name in visual_variants()]
+
     def expert_action(self) -> str:
         """A correct answer for the current hand, in the paper's answer shape."""
         if not self._cards:

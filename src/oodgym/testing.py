@@ -17,6 +17,14 @@ or one by one (each raises :class:`ConformanceError` with a readable reason):
   environment behaves the same.
 * :func:`check_vector`: ``gym.make_vec`` runs in ``sync`` and ``async`` mode
   and matches single environments.
+* :func:`check_visual_variants`: visual variants (``visuals=...``) announced by
+  the environment class's ``conformance_variants()`` change images only: the
+  deal, the text, the info and the rewards stay the same.
+
+:func:`run_checks` runs them all and returns one :class:`CheckResult` per
+check (the ``oodgym check`` command prints them). Ids may name the module that
+registers them (``"my_pkg.envs:MyEnv-v0"``): ``gym.make`` imports it, and so
+does the fresh process of the determinism check.
 
 Note:
     Gymnasium 1.x's ``AsyncVectorEnv`` reads non-``Box`` observations from
@@ -29,13 +37,17 @@ Note:
 from __future__ import annotations
 
 import hashlib
+import importlib
+import inspect
 import json
 import os
 import pickle
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -44,6 +56,7 @@ from gymnasium.envs.registration import EnvSpec
 from gymnasium.utils.env_checker import check_env
 
 __all__ = [
+    "CheckResult",
     "ConformanceError",
     "assert_conforms",
     "check_determinism",
@@ -51,7 +64,9 @@ __all__ = [
     "check_pickle",
     "check_spec_json",
     "check_vector",
+    "check_visual_variants",
     "rollout_digest",
+    "run_checks",
 ]
 
 _TEXT_KEYS = ("verdict", "feedback", "is_success", "attempts_left")
@@ -155,21 +170,62 @@ def check_env_silent(env_id: str, kwargs: Mapping[str, Any] | None = None) -> No
             raise ConformanceError(f"{env_id} (render_mode={mode!r}): check_env warned: {messages}")
 
 
+def _registered_name(env_id: str) -> str:
+    """The registry key of an id (without a ``module:`` prefix)."""
+    return env_id.split(":", 1)[1] if ":" in env_id else env_id
+
+
+def _child_payload(env_id: str, seed: int, kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What a fresh process needs to rebuild ``env_id``: imports, path and the spec."""
+    imports = [env_id.split(":", 1)[0]] if ":" in env_id else []
+    spec_json = None
+    spec = gym.registry.get(_registered_name(env_id))
+    if spec is not None:
+        try:
+            spec_json = spec.to_json()
+        except Exception:  # a callable entry point or non-JSON kwargs: imports must do
+            spec_json = None
+    return {
+        "id": env_id,
+        "seed": seed,
+        "kwargs": dict(kwargs or {}),
+        "imports": imports,
+        "path": [p for p in sys.path if isinstance(p, str)],
+        "spec": spec_json,
+    }
+
+
+def _child_digest(payload: Mapping[str, Any]) -> str:
+    """Runs in the fresh process: import the families and the id's module, then roll out."""
+    from oodgym.families import load_families
+
+    load_families()
+    for module in payload["imports"]:
+        importlib.import_module(module)
+    name = _registered_name(payload["id"])
+    if name not in gym.registry and payload.get("spec"):
+        # Registered in the parent by code this process does not run: rebuild the spec.
+        spec = EnvSpec.from_json(payload["spec"])
+        gym.registry[spec.id] = spec
+    return rollout_digest(payload["id"], payload["seed"], kwargs=payload["kwargs"])
+
+
+_CHILD_CODE = (
+    "import json, sys\n"
+    "payload = json.loads(sys.argv[1])\n"
+    "sys.path.extend(p for p in payload['path'] if p not in sys.path)\n"
+    "from oodgym.testing import _child_digest\n"
+    "print(_child_digest(payload))\n"
+)
+
+
 def _digest_in_subprocess(
     env_id: str, seed: int, kwargs: Mapping[str, Any] | None, hash_seed: str
 ) -> str:
-    code = (
-        "import json, sys\n"
-        "from oodgym.families import load_families\n"
-        "from oodgym.testing import rollout_digest\n"
-        "load_families()\n"
-        "args = json.loads(sys.argv[1])\n"
-        "print(rollout_digest(args['id'], args['seed'], kwargs=args['kwargs']))\n"
-    )
-    payload = json.dumps({"id": env_id, "seed": seed, "kwargs": dict(kwargs or {})})
+    payload = json.dumps(_child_payload(env_id, seed, kwargs))
     env = {**os.environ, "PYTHONHASHSEED": hash_seed}
     result = subprocess.run(
-        [sys.executable, "-c", code, payload],
+        [sys.executable, "-c", _CHILD_CODE, payload],
         capture_output=True,
         text=True,
         env=env,
@@ -178,7 +234,9 @@ def _digest_in_subprocess(
     )
     if result.returncode != 0:
         raise ConformanceError(
-            f"{env_id}: rollout in a subprocess failed:\n{result.stderr.strip()[-2000:]}"
+            f"{env_id}: rollout in a subprocess failed (if the id is registered by your own "
+            "module, name it: 'my_module:Env-v0'):\n"
+            f"{result.stderr.strip()[-2000:]}"
         )
     return result.stdout.strip().splitlines()[-1]
 
@@ -295,22 +353,204 @@ def _same(a: Any, b: Any) -> bool:
     return ha.digest() == hb.digest()
 
 
-CHECKS: dict[str, Callable[..., None]] = {
+def _accepts_keyword(cls: type, name: str) -> bool:
+    """Whether ``cls(...)`` accepts the keyword argument ``name``."""
+    try:
+        parameters = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
+
+
+def _without_arrays(value: Any) -> Any:
+    """``value`` with every array leaf dropped (images may differ between visual variants)."""
+    if isinstance(value, np.ndarray):
+        return None
+    if isinstance(value, Mapping):
+        return {k: _without_arrays(v) for k, v in value.items() if not isinstance(v, np.ndarray)}
+    if isinstance(value, (list, tuple)):
+        return [_without_arrays(v) for v in value]
+    return value
+
+
+def _compare_variant(
+    env_id: str,
+    variant: Mapping[str, Any],
+    seed: int,
+    plain: gym.Env[Any, Any],
+    shifted: gym.Env[Any, Any],
+    max_steps: int,
+) -> None:
+    where = f"{env_id}: variant {dict(variant)} at seed {seed}"
+    obs_a, info_a = plain.reset(seed=seed)
+    obs_b, info_b = shifted.reset(seed=seed)
+    if not _same(_info_view(info_a), _info_view(info_b)):
+        raise ConformanceError(f"{where} changes the reset info (the deal)")
+    if not _same(_without_arrays(obs_a), _without_arrays(obs_b)):
+        raise ConformanceError(f"{where} changes the reset observation text")
+    plain.action_space.seed(seed)
+    expert = getattr(plain.unwrapped, "expert_action", None)
+    for step in range(max_steps):
+        action = expert() if callable(expert) else plain.action_space.sample()
+        obs_a, reward_a, term_a, trunc_a, info_a = plain.step(action)
+        obs_b, reward_b, term_b, trunc_b, info_b = shifted.step(action)
+        if float(reward_a) != float(reward_b):
+            raise ConformanceError(
+                f"{where} changes the reward of the expert's answer at step {step} "
+                f"({float(reward_a)} without it, {float(reward_b)} with it)"
+            )
+        if (term_a, trunc_a) != (term_b, trunc_b):
+            raise ConformanceError(f"{where} changes the episode end at step {step}")
+        if not _same(_info_view(info_a), _info_view(info_b)):
+            raise ConformanceError(f"{where} changes the info at step {step}")
+        if not _same(_without_arrays(obs_a), _without_arrays(obs_b)):
+            raise ConformanceError(f"{where} changes the observation text at step {step}")
+        if term_a or trunc_a:
+            break
+
+
+def check_visual_variants(
+    env_id: str,
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    seeds: tuple[int, ...] = (0, 1, 2),
+    max_steps: int = 50,
+) -> list[dict[str, Any]]:
+    """Visual variants change the images only: same deal, text, info and rewards.
+
+    Applies when the environment's constructor accepts a ``visuals`` keyword
+    and its class defines ``conformance_variants() -> list[dict]`` (plain-data
+    constructor kwargs, e.g. ``{"visuals": ["rotate"]}``). For every variant
+    and seed, the environment made with the variant's kwargs (on top of
+    ``kwargs``) and the one made without them must reset to the same info and
+    the same observation apart from its images, and give the same rewards,
+    episode ends, infos and texts when stepped with the expert's answers
+    (``expert_action()``, else seeded samples of the action space).
+
+    Returns:
+        The variants checked (empty when the check does not apply).
+    """
+    base = dict(kwargs or {})
+    probe = _make(env_id, base)
+    cls = type(probe.unwrapped)
+    probe.close()
+    announce = getattr(cls, "conformance_variants", None)
+    if not callable(announce) or not _accepts_keyword(cls, "visuals"):
+        return []
+    variants = [dict(v) for v in announce()]
+    for variant in variants:
+        try:
+            shifted = _make(env_id, {**base, **variant})
+        except Exception as err:
+            raise ConformanceError(f"{env_id}: variant {variant} cannot be made: {err!r}") from err
+        plain = _make(env_id, base)
+        try:
+            for seed in seeds:
+                _compare_variant(env_id, variant, seed, plain, shifted, max_steps)
+        finally:
+            plain.close()
+            shifted.close()
+    return variants
+
+
+CHECKS: dict[str, Callable[..., Any]] = {
     "check_env": check_env_silent,
     "determinism": check_determinism,
     "pickle": check_pickle,
     "spec_json": check_spec_json,
     "vector": check_vector,
+    "visual_variants": check_visual_variants,
 }
 
 
-def assert_conforms(env_id: str, kwargs: Mapping[str, Any] | None = None) -> None:
-    """Run every check; raise one :class:`ConformanceError` listing all failures."""
-    failures = []
-    for name, check in CHECKS.items():
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one conformance check on one environment id."""
+
+    #: Check name (a key of :data:`CHECKS`, or ``"make"`` if the id cannot be made).
+    name: str
+    passed: bool
+    #: Why it failed, or what was checked.
+    message: str
+    seconds: float
+
+
+def _unexpected(err: BaseException) -> str:
+    import traceback
+
+    frames = traceback.extract_tb(err.__traceback__)
+    where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    return f"unexpected {type(err).__name__}: {err}{where}"
+
+
+def _run_one(name: str, env_id: str, kwargs: Mapping[str, Any] | None, processes: bool) -> str:
+    """Run one check; return its success message (raises on failure)."""
+    if name == "determinism":
+        check_determinism(env_id, kwargs=kwargs, processes=processes)
+        where = "in this process and in 2 fresh processes" if processes else "in this process"
+        skipped = "" if processes else " (cross-process check skipped)"
+        return f"same seed, same rollout {where}{skipped}"
+    if name == "visual_variants":
+        variants = check_visual_variants(env_id, kwargs)
+        if not variants:
+            return "not applicable (no visuals keyword or conformance_variants())"
+        return f"{len(variants)} variants leave the deal, text, info and rewards alone"
+    CHECKS[name](env_id, kwargs)
+    return {
+        "check_env": "gymnasium check_env passes without warnings in every render mode",
+        "pickle": "a pickled mid-episode copy continues identically",
+        "spec_json": "EnvSpec.to_json round-trips",
+        "vector": "make_vec sync and async match single environments",
+    }.get(name, "ok")
+
+
+def run_checks(
+    env_id: str, kwargs: Mapping[str, Any] | None = None, *, processes: bool = True
+) -> list[CheckResult]:
+    """Run every check of :data:`CHECKS` on ``env_id``; never raises for a failing check.
+
+    Args:
+        env_id: A registered id, or ``"module:id"`` (the module is imported).
+        kwargs: Keyword arguments for ``gym.make``.
+        processes: Also compare rollouts in fresh processes (the slow part of
+            the determinism check).
+
+    Returns:
+        One result per check, in :data:`CHECKS` order; a single ``"make"``
+        result if the environment cannot be made at all.
+    """
+    start = time.perf_counter()
+    try:
+        _make(env_id, kwargs).close()
+    except Exception as err:
+        return [
+            CheckResult(
+                "make", False, f"{env_id}: gym.make failed: {err!r}", time.perf_counter() - start
+            )
+        ]
+    results = []
+    for name in CHECKS:
+        start = time.perf_counter()
         try:
-            check(env_id, kwargs)
+            message, passed = _run_one(name, env_id, kwargs, processes), True
         except ConformanceError as err:
-            failures.append(f"[{name}] {err}")
+            message, passed = str(err), False
+        except Exception as err:
+            message, passed = _unexpected(err), False
+        results.append(CheckResult(name, passed, message, time.perf_counter() - start))
+    return results
+
+
+def assert_conforms(
+    env_id: str, kwargs: Mapping[str, Any] | None = None, *, processes: bool = True
+) -> None:
+    """Run every check; raise one :class:`ConformanceError` listing all failures."""
+    failures = [
+        f"[{r.name}] {r.message}"
+        for r in run_checks(env_id, kwargs, processes=processes)
+        if not r.passed
+    ]
     if failures:
         raise ConformanceError("\n".join(failures))

@@ -1,0 +1,171 @@
+r"""``oodgym eval``: evaluate a policy on registered ids (resumable; paper-style table).
+
+Examples::
+
+    oodgym eval 'cardenvs/GeneralPoints-*' --policy oracle --episodes 100 --out runs/oracle
+    oodgym eval navenvs/Navigation-v0 navenvs/Navigation-RuleOOD-v0 --policy openai \
+        --base-url http://127.0.0.1:8000/v1 --model my-model --concurrency 8 --out runs/m --plot
+    oodgym eval cardenvs/GeneralPoints-Image-v0 --policy my_pkg.agents:answer \
+        --env image_size=336 --env visuals='["rotate"]' --episodes 50 --out runs/img
+
+Rerunning the same command into the same ``--out`` resumes: recorded seeds are
+skipped. Exit status: 0 done, 1 an episode failed (records so far are kept),
+2 bad arguments, 130 interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_arguments", "parse_env_options", "run"]
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def parse_env_options(items: list[str] | None) -> dict[str, Any]:
+    """``["KEY=VALUE", ...]`` to keyword arguments; values are JSON when they parse, else text.
+
+    Raises:
+        ValueError: An item without ``=`` or with an empty key, or a repeated key.
+    """
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"--env expects KEY=VALUE, got {item!r}")
+        if key in out:
+            raise ValueError(f"--env {key} given twice")
+        try:
+            value: Any = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        out[key] = value
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``oodgym eval``."""
+    parser.description = (
+        "Evaluate a policy on registered ids (glob patterns allowed). Rerun the same command "
+        "to resume an interrupted run."
+    )
+    parser.add_argument(
+        "env_ids",
+        nargs="+",
+        metavar="ENV_ID",
+        help="registered ids or glob patterns, e.g. 'cardenvs/GeneralPoints-*'",
+    )
+    parser.add_argument(
+        "--policy",
+        required=True,
+        help="random, oracle, openai, or MODULE:CALLABLE (a function messages -> answer)",
+    )
+    parser.add_argument(
+        "--episodes", type=_positive, required=True, help="episodes per id (seeds S..S+N-1)"
+    )
+    parser.add_argument("--out", required=True, type=Path, help="output folder (reuse to resume)")
+    parser.add_argument("--seed", type=_non_negative, default=0, help="first seed (default 0)")
+    parser.add_argument("--base-url", help="OpenAI-compatible endpoint (policy openai)")
+    parser.add_argument("--model", help="model name (policy openai)")
+    parser.add_argument(
+        "--max-tokens", type=_positive, help="longest answer in tokens (policy openai)"
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="gym.make argument for every id; VALUE is JSON when it parses (repeatable)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=1,
+        help="episodes played at once (for HTTP policies; results do not depend on it)",
+    )
+    parser.add_argument(
+        "--max-steps", type=_positive, default=500, help="safety cap on steps per episode"
+    )
+    parser.add_argument(
+        "--plot", action="store_true", help="also write OUT/summary.png (needs ood-gym[plot])"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress and no table")
+
+
+def _error(message: str) -> int:
+    print(f"oodgym eval: error: {message}", file=sys.stderr)
+    return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the evaluation; return the exit status."""
+    from oodgym.evaluation import EvaluationError, evaluate, plot
+
+    try:
+        env_kwargs = parse_env_options(args.env)
+    except ValueError as exc:
+        return _error(str(exc))
+    options = {"max_tokens": args.max_tokens} if args.max_tokens is not None else {}
+    try:
+        summary = evaluate(
+            args.env_ids,
+            args.policy,
+            episodes=args.episodes,
+            out=args.out,
+            seed=args.seed,
+            env_kwargs=env_kwargs,
+            concurrency=args.concurrency,
+            progress=not args.quiet,
+            base_url=args.base_url,
+            model=args.model,
+            max_steps=args.max_steps,
+            policy_options=options,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"\noodgym eval: interrupted; finished episodes are saved in {args.out}. "
+            "Run the same command again to resume.",
+            file=sys.stderr,
+        )
+        return 130
+    except (ValueError, ImportError) as exc:
+        return _error(str(exc))
+    except EvaluationError as exc:
+        print(
+            f"oodgym eval: {exc}\nFinished episodes are saved in {args.out}; "
+            "fix the problem and run the same command again to resume.",
+            file=sys.stderr,
+        )
+        return 1
+    if args.plot:
+        target = Path(args.out) / "summary.png"
+        try:
+            plot(summary, target)
+        except ImportError as exc:
+            return _error(str(exc))
+        if not args.quiet:
+            print(f"plot: {target}")
+    return 0

@@ -1,0 +1,326 @@
+"""Export an SFT dataset from an environment's expert (``oodgym export``).
+
+Every ood-gym environment has an expert: ``env.unwrapped.expert_action()``
+returns a correct answer for the current step, in the paper's answer shape.
+:func:`export` plays episodes ``seed, seed + 1, ...`` with it and writes one
+record per step::
+
+    {"id": "<env_id>/<seed>/<step>", "env_id": ..., "seed": ..., "step": ...,
+     "messages": [{"role": "user", "content": <prompt>},
+                  {"role": "assistant", "content": <expert answer>}],
+     "prompt": <prompt>, "answer": <expert answer>,
+     "image": "images/<seed>-<step>.png"}          # image observations only
+
+Layout of ``format="jsonl"`` (the default)::
+
+    out/data.jsonl        one record per line
+    out/images/*.png      observation images (paths in records are relative to out/)
+    out/manifest.json     env id, kwargs, seed range, counts, library version
+
+``format="hf"`` writes a Hugging Face ``datasets`` folder instead
+(``Dataset.save_to_disk``; load it with ``datasets.load_from_disk``; images
+as a ``datasets.Image`` column) plus ``manifest.json``. It needs the optional
+extra: ``pip install "ood-gym[hf]"``.
+
+The output is a function of the arguments (same arguments, byte-identical
+``jsonl`` output) and appears atomically: everything is written into a hidden
+temporary sibling folder that is renamed to ``out`` only when complete, so an
+interrupted export never leaves a dataset that looks complete. (An exception
+removes that folder; a killed process leaves it behind as ``.<name>.partial-*``,
+safe to delete.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from oodgym._version import __version__
+from oodgym.atomic import write_text_atomic
+from oodgym.conversation import assistant_message, image_to_png, observation_text
+
+__all__ = ["FORMATS", "ExportReport", "export"]
+
+#: Output formats accepted by :func:`export`.
+FORMATS: tuple[str, ...] = ("jsonl", "hf")
+
+#: Version of the record and manifest layout.
+SCHEMA_VERSION = 1
+
+_HF_HINT = 'format="hf" needs the optional extra: pip install "ood-gym[hf]" (the datasets package)'
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What :func:`export` wrote."""
+
+    #: The dataset folder.
+    path: Path
+    format: str
+    env_id: str
+    episodes: int
+    #: One per expert step.
+    records: int
+    #: PNG images (0 for text environments).
+    images: int
+    #: Episodes that the expert finished successfully (``info["is_success"]`` if the
+    #: environment reports it, else terminated).
+    solved: int
+
+
+@dataclass(frozen=True)
+class _Record:
+    data: dict[str, Any]
+    png: bytes | None
+
+
+def export(
+    env_id: str,
+    *,
+    episodes: int,
+    out: str | os.PathLike[str],
+    seed: int = 0,
+    format: str = "jsonl",
+    env_kwargs: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+    max_steps: int = 1000,
+) -> ExportReport:
+    """Play ``episodes`` expert episodes and write them as an SFT dataset.
+
+    Args:
+        env_id: A registered id (``"module:id"`` imports the module first).
+        episodes: Number of episodes (>= 1); episode ``i`` is reset with ``seed + i``.
+        out: The dataset folder to create.
+        seed: First seed (>= 0).
+        format: ``"jsonl"`` (JSON lines plus PNG files) or ``"hf"`` (a ``datasets`` folder).
+        env_kwargs: Keyword arguments for ``gym.make`` (plain data; stored in the manifest).
+        overwrite: Replace ``out`` if it already exists and is not empty.
+        max_steps: Safety bound on the steps of one episode.
+
+    Returns:
+        An :class:`ExportReport`.
+
+    Raises:
+        ValueError: Unknown ``format``, bad ``episodes``/``seed``, an environment without
+            ``expert_action()``, or an expert answer that the environment rejects.
+        FileExistsError: ``out`` exists, is not empty and ``overwrite`` is false.
+        ImportError: ``format="hf"`` without the ``datasets`` package.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {list(FORMATS)}; got {format!r}")
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+        raise ValueError(f"episodes must be an int >= 1; got {episodes!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0; got {seed!r}")
+    kwargs = dict(env_kwargs or {})
+    try:
+        json.dumps(kwargs)
+    except TypeError as err:
+        raise ValueError(f"env_kwargs must be plain JSON data (for the manifest): {err}") from err
+    target = Path(out)
+    if target.exists() and not overwrite and (not target.is_dir() or any(target.iterdir())):
+        raise FileExistsError(
+            f"{target} exists and is not empty "
+            "(pass overwrite=True, or --overwrite on the command line)"
+        )
+    hf = _import_datasets() if format == "hf" else None
+
+    from oodgym.families import load_families
+
+    load_families()
+    env = gym.make(env_id, **kwargs)
+    try:
+        if not callable(getattr(env.unwrapped, "expert_action", None)):
+            raise ValueError(
+                f"{env_id} has no expert_action() method: cannot export an SFT dataset "
+                f"({type(env.unwrapped).__name__} must define expert_action() -> str)"
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.partial-"))
+        try:
+            counts = _write(env, env_id, range(seed, seed + episodes), staging, hf, max_steps)
+            manifest = {
+                "schema_version": SCHEMA_VERSION,
+                "library": "ood-gym",
+                "version": __version__,
+                "env_id": env_id,
+                "env_kwargs": kwargs,
+                "format": format,
+                "seed_start": seed,
+                "seed_stop": seed + episodes,
+                "episodes": episodes,
+                **counts,
+            }
+            write_text_atomic(staging / "manifest.json", _dumps(manifest, indent=2) + "\n")
+            os.chmod(staging, 0o755)  # mkdtemp makes it 0o700
+            _move_into_place(staging, target, overwrite)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    finally:
+        env.close()
+    return ExportReport(
+        path=target,
+        format=format,
+        env_id=env_id,
+        episodes=episodes,
+        records=counts["records"],
+        images=counts["images"],
+        solved=counts["solved"],
+    )
+
+
+def _dumps(value: Any, indent: int | None = None) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=indent, allow_nan=False)
+
+
+def _import_datasets() -> Any:
+    try:
+        import datasets
+    except ImportError as err:
+        raise ImportError(_HF_HINT) from err
+    return datasets
+
+
+def _episode(
+    env: gym.Env[Any, Any], env_id: str, seed: int, max_steps: int
+) -> Iterator[_Record | bool]:
+    """Records of one expert episode; the last item is whether the episode was solved."""
+    expert: Callable[[], Any] = env.unwrapped.expert_action  # type: ignore[attr-defined]
+    obs, _ = env.reset(seed=seed)
+    for step in range(max_steps):
+        prompt = observation_text(obs)
+        answer = expert()
+        if not isinstance(answer, str):
+            raise ValueError(f"{env_id}: expert_action() returned {type(answer).__name__}, not str")
+        record: dict[str, Any] = {
+            "id": f"{env_id}/{seed}/{step}",
+            "env_id": env_id,
+            "seed": seed,
+            "step": step,
+            "messages": [{"role": "user", "content": prompt}, assistant_message(answer)],
+            "prompt": prompt,
+            "answer": answer,
+        }
+        png = None
+        if isinstance(obs, Mapping) and isinstance(obs.get("image"), np.ndarray):
+            png = image_to_png(obs["image"])
+            record["image"] = f"images/{seed}-{step}.png"
+        yield _Record(record, png)
+        obs, _, terminated, truncated, info = env.step(answer)
+        verdict = info.get("verdict")
+        if verdict is not None and verdict != "correct":
+            raise ValueError(
+                f"{env_id}: the expert's answer at seed {seed}, step {step} was judged "
+                f"{verdict!r} ({info.get('feedback', '')}); refusing to export it"
+            )
+        if terminated or truncated:
+            yield bool(info.get("is_success", terminated))
+            return
+    raise ValueError(f"{env_id}: the expert's episode at seed {seed} exceeds {max_steps} steps")
+
+
+def _records(
+    env: gym.Env[Any, Any], env_id: str, seeds: range, max_steps: int, counts: dict[str, int]
+) -> Iterator[_Record]:
+    for seed in seeds:
+        for item in _episode(env, env_id, seed, max_steps):
+            if isinstance(item, bool):
+                counts["solved"] += int(item)
+            else:
+                counts["records"] += 1
+                counts["images"] += int(item.png is not None)
+                yield item
+
+
+def _write(
+    env: gym.Env[Any, Any],
+    env_id: str,
+    seeds: range,
+    folder: Path,
+    hf: Any,
+    max_steps: int,
+) -> dict[str, int]:
+    counts = {"records": 0, "images": 0, "solved": 0}
+    records = _records(env, env_id, seeds, max_steps, counts)
+    if hf is None:
+        images = folder / "images"
+        images.mkdir()
+        with open(folder / "data.jsonl", "w", encoding="utf-8", newline="\n") as handle:
+            for record in records:
+                if record.png is not None:
+                    (folder / record.data["image"]).write_bytes(record.png)
+                handle.write(_dumps(record.data) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        if counts["images"] == 0:
+            images.rmdir()
+    else:
+        _write_hf(hf, list(records), folder)
+    return counts
+
+
+def _write_hf(datasets: Any, records: list[_Record], folder: Path) -> None:
+    """A ``datasets`` folder: the record fields, with images as a ``datasets.Image`` column."""
+    text = datasets.Value("string")
+    integer = datasets.Value("int64")
+    columns: dict[str, list[Any]] = {
+        name: [r.data[name] for r in records]
+        for name in ("id", "env_id", "seed", "step", "messages", "prompt", "answer")
+    }
+    features: dict[str, Any] = {
+        "id": text,
+        "env_id": text,
+        "seed": integer,
+        "step": integer,
+        "messages": [{"role": text, "content": text}],
+        "prompt": text,
+        "answer": text,
+    }
+    if any(r.png is not None for r in records):
+        columns["image"] = [
+            {"bytes": r.png, "path": r.data.get("image")} if r.png is not None else None
+            for r in records
+        ]
+        features["image"] = datasets.Image()
+    dataset = datasets.Dataset.from_dict(columns, features=datasets.Features(features))
+    # No progress bars on the terminal (restored afterwards; datasets >= 2.15 has these).
+    disabled = getattr(datasets, "are_progress_bars_disabled", None)
+    quiet = disabled() if callable(disabled) else True
+    if not quiet:
+        datasets.disable_progress_bars()
+    try:
+        dataset.save_to_disk(str(folder))
+    finally:
+        if not quiet:
+            datasets.enable_progress_bars()
+
+
+def _move_into_place(staging: Path, target: Path, overwrite: bool) -> None:
+    """Rename the finished folder to ``target`` (replacing an old one if ``overwrite``)."""
+    if not target.exists():
+        os.rename(staging, target)
+        return
+    if target.is_dir() and not any(target.iterdir()):
+        target.rmdir()
+        os.rename(staging, target)
+        return
+    if not overwrite:
+        raise FileExistsError(f"{target} appeared while exporting; not replacing it")
+    old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
+    old.rmdir()
+    os.rename(target, old)
+    os.rename(staging, target)
+    if old.is_dir():
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        old.unlink()

@@ -1,0 +1,226 @@
+"""oodgym.export: SFT datasets from the expert (JSONL + PNG, or a HF datasets folder)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from PIL import Image
+
+from oodgym.cli import main
+from oodgym.export import ExportReport, export
+from oodgym.families import load_families
+
+load_families()
+
+IMAGE_ID = "cardenvs/GeneralPoints-Image-v0"
+TEXT_ID = "cardenvs/GeneralPoints-v0"
+NAV_ID = "navenvs/Navigation-v0"
+SMALL = {"image_size": 224}
+
+
+def read_records(folder: Path) -> list[dict[str, Any]]:
+    lines = (folder / "data.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def tree_bytes(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def image_export(tmp_path_factory: pytest.TempPathFactory) -> ExportReport:
+    out = tmp_path_factory.mktemp("img") / "ds"
+    return export(IMAGE_ID, episodes=3, out=out, seed=10, env_kwargs=SMALL)
+
+
+@pytest.fixture(scope="module")
+def nav_export(tmp_path_factory: pytest.TempPathFactory) -> ExportReport:
+    return export(NAV_ID, episodes=2, out=tmp_path_factory.mktemp("nav") / "ds", seed=4)
+
+
+def test_image_export_files_and_records(image_export: ExportReport) -> None:
+    folder = image_export.path
+    assert sorted(p.name for p in folder.iterdir()) == ["data.jsonl", "images", "manifest.json"]
+    records = read_records(folder)
+    assert image_export.records == len(records) == 3 == image_export.images
+    assert image_export.solved == 3
+    for i, record in enumerate(records):
+        seed = 10 + i
+        assert record["id"] == f"{IMAGE_ID}/{seed}/0"
+        assert (record["env_id"], record["seed"], record["step"]) == (IMAGE_ID, seed, 0)
+        assert record["messages"] == [
+            {"role": "user", "content": record["prompt"]},
+            {"role": "assistant", "content": record["answer"]},
+        ]
+        assert record["image"] == f"images/{seed}-0.png"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["env_id"] == IMAGE_ID and manifest["env_kwargs"] == SMALL
+    assert (manifest["seed_start"], manifest["seed_stop"]) == (10, 13)
+    assert manifest["records"] == 3 and manifest["images"] == 3
+    assert manifest["version"]
+
+
+def test_pngs_decode_to_the_observation_image(image_export: ExportReport) -> None:
+    env = gym.make(IMAGE_ID, **SMALL)
+    for record in read_records(image_export.path):
+        obs, _ = env.reset(seed=record["seed"])
+        assert record["prompt"] == obs["text"]
+        png = np.asarray(Image.open(image_export.path / record["image"]).convert("RGB"))
+        np.testing.assert_array_equal(png, obs["image"])
+
+
+def replay_verifies(record: dict[str, Any], kwargs: dict[str, Any] | None = None) -> None:
+    env = gym.make(record["env_id"], **(kwargs or {}))
+    obs, _ = env.reset(seed=record["seed"])
+    for _ in range(record["step"]):
+        obs, *_ = env.step(env.unwrapped.expert_action())  # type: ignore[attr-defined]
+    text = obs["text"] if isinstance(obs, dict) else obs
+    assert text == record["prompt"]
+    _, reward, _, _, info = env.step(record["answer"])
+    assert float(reward) > 0 and info["verdict"] == "correct", (record["id"], info)
+
+
+def test_every_exported_answer_verifies(
+    image_export: ExportReport, nav_export: ExportReport
+) -> None:
+    for record in read_records(image_export.path):
+        replay_verifies(record, SMALL)
+    records = read_records(nav_export.path)
+    assert len(records) == nav_export.records > 2 * 2  # multi-step episodes
+    assert {r["seed"] for r in records} == {4, 5}
+    assert not (nav_export.path / "images").exists() and "image" not in records[0]
+    for record in records:
+        replay_verifies(record)
+    # Steps of one episode are consecutive, starting at 0.
+    steps = [r["step"] for r in records if r["seed"] == 4]
+    assert steps == list(range(len(steps)))
+
+
+def test_byte_identical_for_the_same_arguments(tmp_path: Path) -> None:
+    a = export(IMAGE_ID, episodes=2, out=tmp_path / "a", seed=3, env_kwargs=SMALL)
+    b = export(IMAGE_ID, episodes=2, out=tmp_path / "b", seed=3, env_kwargs=SMALL)
+    assert tree_bytes(a.path) == tree_bytes(b.path)
+    c = export(IMAGE_ID, episodes=2, out=tmp_path / "c", seed=4, env_kwargs=SMALL)
+    assert tree_bytes(c.path)["data.jsonl"] != tree_bytes(a.path)["data.jsonl"]
+
+
+def test_hf_format_loads_back(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    report = export(IMAGE_ID, episodes=2, out=tmp_path / "hf", format="hf", env_kwargs=SMALL)
+    loaded = datasets.load_from_disk(str(report.path))
+    assert len(loaded) == 2 and isinstance(loaded.features["image"], datasets.Image)
+    env = gym.make(IMAGE_ID, **SMALL)
+    obs, _ = env.reset(seed=1)
+    row = loaded[1]
+    assert row["id"] == f"{IMAGE_ID}/1/0" and row["prompt"] == obs["text"]
+    assert row["messages"][1] == {"role": "assistant", "content": row["answer"]}
+    np.testing.assert_array_equal(np.asarray(row["image"].convert("RGB")), obs["image"])
+    assert json.loads((report.path / "manifest.json").read_text())["format"] == "hf"
+    text = export(NAV_ID, episodes=1, out=tmp_path / "nav", format="hf")
+    assert "image" not in datasets.load_from_disk(str(text.path)).features
+
+
+def test_hf_without_datasets_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "datasets", None)
+    with pytest.raises(ImportError, match=r"ood-gym\[hf\]"):
+        export(TEXT_ID, episodes=1, out=tmp_path / "hf", format="hf")
+    assert not (tmp_path / "hf").exists()
+
+
+def test_bad_arguments(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"\['jsonl', 'hf'\]"):
+        export(TEXT_ID, episodes=1, out=tmp_path / "x", format="csv")
+    with pytest.raises(ValueError, match="episodes"):
+        export(TEXT_ID, episodes=0, out=tmp_path / "x")
+    import tests.oodgym.broken_envs  # noqa: F401  (registers brokenenvs/*)
+
+    with pytest.raises(ValueError, match="expert_action"):
+        export("brokenenvs/NoExpert-v0", episodes=1, out=tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
+def test_existing_folder_needs_overwrite(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    export(TEXT_ID, episodes=1, out=out)
+    with pytest.raises(FileExistsError, match="overwrite"):
+        export(TEXT_ID, episodes=2, out=out)
+    assert read_records(out)[0]["seed"] == 0 and len(read_records(out)) == 1
+    export(TEXT_ID, episodes=2, out=out, seed=5, overwrite=True)
+    assert [r["seed"] for r in read_records(out)] == [5, 6]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]  # no leftovers
+
+
+def test_interrupted_export_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import oodgym.export as module
+
+    calls = []
+    real = module.image_to_png
+
+    def flaky(image: np.ndarray) -> bytes:
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # Ctrl-C in the middle of the export
+        return real(image)
+
+    monkeypatch.setattr(module, "image_to_png", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        export(IMAGE_ID, episodes=5, out=tmp_path / "ds", env_kwargs=SMALL)
+    assert len(calls) == 3
+    assert list(tmp_path.iterdir()) == []  # neither the dataset nor its staging folder
+
+
+def test_killed_export_never_looks_complete(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    code = (
+        "import sys\n"
+        "from oodgym.export import export\n"
+        "export('cardenvs/GeneralPoints-Image-v0', episodes=100000, out=sys.argv[1],"
+        " env_kwargs={'image_size': 224})\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(out)])
+    try:
+        deadline = time.monotonic() + 60
+        staged: list[Path] = []
+        while time.monotonic() < deadline and proc.poll() is None:
+            staged = list(tmp_path.glob(".ds.partial-*/images/*.png"))
+            if len(staged) >= 3:
+                break
+            time.sleep(0.05)
+        assert len(staged) >= 3, "the export did not start writing"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert not out.exists()  # only the hidden staging folder is left
+    assert [p.name.startswith(".ds.partial-") for p in tmp_path.iterdir()] == [True]
+    # A new export to the same place works despite the stale staging folder.
+    export(TEXT_ID, episodes=1, out=out)
+    assert (out / "data.jsonl").exists()
+
+
+def test_cli_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "ds"
+    args = ["export", NAV_ID, "--episodes", "2", "--out", str(out), "--seed", "7"]
+    status = main([*args, "--env", "milestones=2", "actions=relative"])
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "from 2 episodes" in printed and str(out) in printed
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["env_kwargs"] == {"milestones": 2, "actions": "relative"}
+    assert {r["seed"] for r in read_records(out)} == {7, 8}
+    assert main(["export", NAV_ID, "--episodes", "1", "--out", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert os.path.exists(out / "data.jsonl")
