@@ -11,29 +11,14 @@ Files are written atomically.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from cardenvs.rules import RULES
 from cardenvs.solver import table_payload
+from oodgym.atomic import write_text_atomic
 
 BUILT_IN = ("face-10", "face-11-12-13")
 OUT = Path(__file__).resolve().parent.parent / "src" / "cardenvs" / "data"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def main() -> None:
@@ -41,7 +26,7 @@ def main() -> None:
     for name in BUILT_IN:
         payload = table_payload(RULES.resolve(name))
         path = OUT / f"solutions-{name}.json"
-        write_atomic(path, json.dumps(payload, indent=0, sort_keys=True) + "\n")
+        write_text_atomic(path, json.dumps(payload, indent=0, sort_keys=True) + "\n")
         print(f"{path.relative_to(OUT.parent.parent.parent)}: {len(payload['solutions'])} hands")
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import gymnasium as gym
@@ -19,21 +17,10 @@ from PIL import Image
 
 import cardenvs
 from cardenvs.registration import PRESETS
+from oodgym.atomic import write_bytes_atomic
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 OUT = DOCS / "gallery"
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def png(image) -> bytes:  # type: ignore[no-untyped-def]
@@ -68,7 +55,7 @@ def main() -> None:
         env = gym.make(preset.id, image_size=args.size)
         obs, info = env.reset(seed=args.seed)
         name = preset.id.split("/")[-1] + ".png"
-        write_atomic(OUT / name, png(obs["image"]))
+        write_bytes_atomic(OUT / name, png(obs["image"]))
         lines += [
             f"### `{preset.id}` ({preset.split})",
             "",
@@ -89,7 +76,7 @@ def main() -> None:
         env = gym.make(base_id, image_size=args.size, visuals=[variant])
         obs, info = env.reset(seed=args.seed)
         name = f"variant-{variant}.png"
-        write_atomic(OUT / name, png(obs["image"]))
+        write_bytes_atomic(OUT / name, png(obs["image"]))
         entry = cardenvs.visuals.VISUALS.entries()[cardenvs.visual_variants().index(variant)]
         lines += [
             f"### `{variant}`",
@@ -99,7 +86,7 @@ def main() -> None:
             f"![{variant}](gallery/{name})",
             "",
         ]
-    write_atomic(DOCS / "gallery.md", "\n".join(lines).encode())
+    write_bytes_atomic(DOCS / "gallery.md", "\n".join(lines).encode())
     print(f"wrote {DOCS / 'gallery.md'} and {len(list(OUT.glob('*.png')))} pictures")
 
 

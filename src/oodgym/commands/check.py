@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from oodgym.commands.export import add_env_option, env_kwargs
+from oodgym.commands._common import add_env_option, env_kwargs
 
 __all__ = ["add_arguments", "run"]
 

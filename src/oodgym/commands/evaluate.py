@@ -16,10 +16,10 @@ skipped. Exit status: 0 done, 1 an episode failed (records so far are kept),
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
-from typing import Any
+
+from oodgym.commands._common import parse_env_options
 
 __all__ = ["add_arguments", "parse_env_options", "run"]
 
@@ -42,28 +42,6 @@ def _non_negative(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
     return value
-
-
-def parse_env_options(items: list[str] | None) -> dict[str, Any]:
-    """``["KEY=VALUE", ...]`` to keyword arguments; values are JSON when they parse, else text.
-
-    Raises:
-        ValueError: An item without ``=`` or with an empty key, or a repeated key.
-    """
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ValueError(f"--env expects KEY=VALUE, got {item!r}")
-        if key in out:
-            raise ValueError(f"--env {key} given twice")
-        try:
-            value: Any = json.loads(text)
-        except json.JSONDecodeError:
-            value = text
-        out[key] = value
-    return out
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -3,78 +3,15 @@
 ``oodgym export ENV_ID --episodes N --out DIR [--format jsonl|hf] [--seed S]
 [--env KEY=VALUE ...] [--overwrite]``; see :mod:`oodgym.export` for the layout.
 
-This module also holds the ``--env KEY=VALUE`` option shared by ``export``,
-``play``, ``render`` and ``check``: each value is parsed as JSON when it can
-be (``max_attempts=3``, ``visuals='["rotate"]'``), else kept as a string
-(``rule=face-10``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-from collections.abc import Sequence
-from typing import Any
 
-import gymnasium as gym
+from oodgym.commands._common import USAGE_ERRORS, add_env_option, env_kwargs, error
 
-__all__ = [
-    "USAGE_ERRORS",
-    "add_arguments",
-    "add_env_option",
-    "env_kwargs",
-    "error",
-    "parse_env_pair",
-    "run",
-]
-
-#: Errors that mean "bad input" (exit status 2 with a message) rather than a crash.
-USAGE_ERRORS: tuple[type[Exception], ...] = (
-    ValueError,
-    TypeError,
-    ImportError,
-    OSError,
-    gym.error.Error,
-)
-
-
-def parse_env_pair(text: str) -> tuple[str, Any]:
-    """``"KEY=VALUE"`` -> ``(KEY, VALUE)``, VALUE parsed as JSON when possible."""
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep or not key.isidentifier():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (KEY an identifier); got {text!r}")
-    try:
-        value: Any = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    return key, value
-
-
-def add_env_option(parser: argparse.ArgumentParser) -> None:
-    """Add ``--env KEY=VALUE ...`` (repeatable) for ``gym.make`` keyword arguments."""
-    parser.add_argument(
-        "--env",
-        metavar="KEY=VALUE",
-        nargs="+",
-        action="extend",
-        type=parse_env_pair,
-        default=[],
-        help="keyword argument of gym.make; VALUE is JSON if it parses, else a string "
-        "(e.g. --env max_attempts=3 'visuals=[\"rotate\"]')",
-    )
-
-
-def env_kwargs(pairs: Sequence[tuple[str, Any]] | None) -> dict[str, Any]:
-    """The ``gym.make`` kwargs of parsed ``--env`` pairs (a later key wins)."""
-    return dict(pairs or [])
-
-
-def error(command: str, err: BaseException | str) -> int:
-    """Print ``oodgym COMMAND: error: ...`` to stderr; return the exit status 2."""
-    print(f"oodgym {command}: error: {err}", file=sys.stderr)
-    return 2
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

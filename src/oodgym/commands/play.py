@@ -21,7 +21,7 @@ from typing import Any, TextIO
 import gymnasium as gym
 import numpy as np
 
-from oodgym.commands.export import USAGE_ERRORS, add_env_option, env_kwargs, error
+from oodgym.commands._common import USAGE_ERRORS, add_env_option, env_kwargs, error
 
 __all__ = ["add_arguments", "play", "run"]
 

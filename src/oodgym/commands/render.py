@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from oodgym.commands.export import USAGE_ERRORS, add_env_option, env_kwargs, error
+from oodgym.commands._common import USAGE_ERRORS, add_env_option, env_kwargs, error
 
 __all__ = ["add_arguments", "frame_of", "run"]
 
