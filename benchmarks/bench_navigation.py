@@ -3,8 +3,10 @@
 Usage: python benchmarks/bench_navigation.py [--id ID] [--repeats N] [--rounds R]
 
 Reset samples a procedural route (cities are built once, at construction) and
-builds the expert rail and the prompt. Steps answer with a mix of the expert's
-answer (correct), a wrong action, a wrong intersection claim and garbage.
+builds the expert rail and the prompt (image ids also render the street-view
+grid; a correct step renders a new one, since the agent moved or turned).
+Steps answer with a mix of the expert's answer (correct), a wrong action, a
+wrong intersection claim and garbage.
 Each figure is the median of R rounds' medians.
 """
 
@@ -25,8 +27,10 @@ def main() -> None:
     parser.add_argument("--id", default="navenvs/Navigation-v0")
     parser.add_argument("--repeats", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--kw", action="append", default=[], help="env kwarg KEY=JSON")
     args = parser.parse_args()
-    env = gym.make(args.id)
+    kwargs = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.kw)}
+    env = gym.make(args.id, **kwargs)
     for i in range(100):
         env.reset(seed=i)
     reset_medians: list[float] = []
@@ -61,7 +65,7 @@ def main() -> None:
         step_medians.setdefault("mix", []).append(
             statistics.median([v for values in per_kind.values() for v in values])
         )
-    print(args.id)
+    print(args.id, kwargs or "")
     print(f"  reset(seed=s)            median {statistics.median(reset_medians) * 1e3:8.3f} ms")
     for kind, values in step_medians.items():
         print(f"  step {kind:<19} median {statistics.median(values) * 1e6:8.1f} us")

@@ -19,6 +19,7 @@ from navenvs.data import RouteDataError, dump_routes, load_routes
 from navenvs.env import NavigationEnv
 from navenvs.model import Milestone, Place, Route
 from navenvs.registration import PRESETS, oodgym_presets, register_presets
+from navenvs.visuals import CityTheme, city_themes, register_theme
 
 __all__ = [
     "ABSOLUTE",
@@ -27,17 +28,20 @@ __all__ = [
     "RELATIVE",
     "Action",
     "City",
+    "CityTheme",
     "Milestone",
     "NavigationEnv",
     "Place",
     "Route",
     "RouteDataError",
     "build_city",
+    "city_themes",
     "dump_routes",
     "load_routes",
     "oodgym_presets",
     "parse_action",
     "register_presets",
+    "register_theme",
     "sample_route",
     "vocabulary",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -9,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
 
 from navenvs.actions import parse_action, vocabulary
 from navenvs.city import LAYOUTS, City, build_city, sample_route
@@ -25,6 +28,15 @@ from oodgym.rewards import merge_rewards
 from oodgym.textspace import action_space, observation_space
 
 __all__ = ["DEFAULT_REWARDS", "MAX_OBSERVATION_CHARS", "NavigationEnv", "intersection_claim"]
+
+
+@functools.lru_cache(maxsize=32)
+def _renderer(city: City, theme: Any) -> Any:
+    """The street-view renderer of a (city, theme) pair, built once per process."""
+    from navenvs.render.streetview import StreetViewRenderer
+
+    return StreetViewRenderer(city, theme)
+
 
 #: Longest prompt (instruction + full history + feedback).
 MAX_OBSERVATION_CHARS = 32_768
@@ -74,7 +86,7 @@ def _milestone_range(milestones: object) -> tuple[int, int]:
     return low, high
 
 
-class NavigationEnv(gym.Env[str, str]):
+class NavigationEnv(gym.Env[Any, str]):
     """Follow a written route instruction through city streets, one decision per step.
 
     ## Description
@@ -94,10 +106,18 @@ class NavigationEnv(gym.Env[str, str]):
     of left, right, slightly left, slightly right (``actions="relative"``).
 
     ## Observation Space
-    ``spaces.Text``: the prompt with the instruction, the action vocabulary, the
-    history (``O_1: ...``, ``A_1: ...``), the current observation and, after a
-    failed attempt, its feedback. The charset covers every character of the
-    place and street names the environment can show.
+    ``observation="text"``: ``spaces.Text``: the prompt with the instruction,
+    the action vocabulary, the history (``O_1: ...``, ``A_1: ...``), the
+    current observation and, after a failed attempt, its feedback. The charset
+    covers every character of the place and street names the environment can show.
+
+    ``observation="image"``: ``spaces.Dict({"text": Text, "image": Box(0, 255,
+    (image_size, image_size, 3), uint8)})``: the same prompt (plus one sentence
+    on the image layout) and a 2x2 grid of street views, top-left front,
+    top-right right, bottom-left back, bottom-right left of the agent's heading,
+    rendered from the procedural city in the episode's theme (or cut from the
+    real panoramas of a V-IRL route folder). A new grid is rendered whenever the
+    agent moves or turns; every returned image is a fresh array.
 
     ## Rewards
     ``correct`` +1 (the agent advances), ``wrong_action`` -1 and
@@ -129,30 +149,51 @@ class NavigationEnv(gym.Env[str, str]):
     * ``forward_points``: points interpolated per leg, 0..20 (default 5).
     * ``drop_rate``: probability of dropping each point, in [0, 1) (default 0.5).
     * ``rewards``: per-category overrides of ``DEFAULT_REWARDS``.
-    * ``render_mode``: ``None`` or ``"ansi"`` (the current prompt).
+    * ``observation``: ``"text"`` (default) or ``"image"``.
+    * ``image_size``: side of the square street-view grid, 224..1200 (default 512).
+    * ``theme``: city theme(s) for images: a name from ``navenvs.city_themes()``
+      (default ``"default"``, the training theme), a mapping ``{"name": ..., **overrides}``,
+      or a list of those: episodes then cycle through the list, two consecutive
+      seeds per theme (seeds 0..17 cover nine themes twice, like the V-IRL mini
+      benchmark). Each theme's cities use the theme's layout unless ``city`` is given.
+    * ``render_mode``: ``None``, ``"ansi"`` (the current prompt) or ``"rgb_array"``
+      (the street-view grid; drawn on demand for text observations).
 
     ## Version History
     * v0: initial release.
     """
 
-    metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 1}  # noqa: RUF012
+    metadata: dict[str, Any] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 1}  # noqa: RUF012
 
     def __init__(
         self,
         actions: str = "absolute",
         routes: str | os.PathLike[str] | None = None,
-        city: str = "grid",
+        city: str | None = None,
         n_cities: int = 4,
         max_attempts: int = 2,
         milestones: int | Sequence[int] = (2, 3),
         forward_points: int = 5,
         drop_rate: float = 0.5,
         rewards: Mapping[str, float] | None = None,
+        observation: str = "text",
+        image_size: int = 512,
+        theme: Any = None,
         render_mode: str | None = None,
     ) -> None:
+        from navenvs.visuals import TRAINING_THEME, resolve_theme
+
         self.vocabulary = vocabulary(actions)
-        if city not in LAYOUTS:
-            raise ValueError(f"city must be one of {list(LAYOUTS)}; got {city!r}")
+        if city is not None and city not in LAYOUTS:
+            raise ValueError(f"city must be one of {list(LAYOUTS)} or None; got {city!r}")
+        if observation not in ("text", "image"):
+            raise ValueError(f"observation must be one of ['text', 'image']; got {observation!r}")
+        if (
+            isinstance(image_size, bool)
+            or not isinstance(image_size, int)
+            or not 224 <= image_size <= 1200
+        ):
+            raise ValueError(f"image_size must be an int in 224..1200; got {image_size!r}")
         if isinstance(n_cities, bool) or not isinstance(n_cities, int) or not 1 <= n_cities <= 64:
             raise ValueError(f"n_cities must be an int in 1..64; got {n_cities!r}")
         if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
@@ -176,11 +217,18 @@ class NavigationEnv(gym.Env[str, str]):
         self.drop_rate = float(drop_rate)
         self.rewards = merge_rewards(DEFAULT_REWARDS, rewards)
         self.render_mode = render_mode
-        self.layout = city
+        self.observation_mode = observation
+        self.image_size = image_size
+        specs = theme if isinstance(theme, (list, tuple)) else [theme or TRAINING_THEME]
+        if not specs:
+            raise ValueError("theme: an empty list; give a theme name or a list of names")
+        self.themes = tuple(resolve_theme(spec) for spec in specs)
 
         chars: set[str] = set()
         self._routes: list[Route] | None = None
-        self._cities: list[City] = []
+        # One list of cities per theme (the theme's layout unless `city` overrides it).
+        self._cities: list[list[City]] = []
+        self._panoramas: Any = None
         if routes is not None:
             from navenvs.data import load_routes
 
@@ -192,11 +240,32 @@ class NavigationEnv(gym.Env[str, str]):
                 for milestone in route.milestones:
                     if milestone.landmark is not None:
                         chars.update(milestone.landmark.name)
+            if observation == "image" or render_mode == "rgb_array":
+                from navenvs.render.panorama import PanoramaSource
+
+                folder = os.fspath(routes)
+                if os.path.isfile(folder):
+                    folder = os.path.dirname(os.path.abspath(folder))
+                # Real routes are shown as real panoramas; missing files fail here, clearly.
+                self._panoramas = PanoramaSource(folder)
         else:
-            self._cities = [build_city(city, seed) for seed in range(n_cities)]
-            for built in self._cities:
-                chars.update(built.charset())
-        self.observation_space = observation_space(MAX_OBSERVATION_CHARS, "".join(sorted(chars)))
+            for spec in self.themes:
+                layout = city or spec.layout
+                cities = [build_city(layout, seed) for seed in range(n_cities)]
+                self._cities.append(cities)
+                for built in cities:
+                    chars.update(built.charset())
+        self.layout = city
+        text_space = observation_space(MAX_OBSERVATION_CHARS, "".join(sorted(chars)))
+        if observation == "image":
+            self.observation_space: spaces.Space[Any] = spaces.Dict(
+                {
+                    "text": text_space,
+                    "image": spaces.Box(0, 255, (image_size, image_size, 3), dtype=np.uint8),
+                }
+            )
+        else:
+            self.observation_space = text_space
         self.action_space = action_space(MAX_RESPONSE_CHARS)
         self._vocabulary_sentence = action_space_text(self.vocabulary.name)
 
@@ -211,20 +280,32 @@ class NavigationEnv(gym.Env[str, str]):
         self._correct = 0
         self._done = True
         self._prompt = ""
+        self._cycle = -1
+        self._theme_index = 0
+        self._city: City | None = None
+        self._frame: np.ndarray | None = None
+        self._frame_step = -1
+        self._street_view: Any = None
 
     # ------------------------------------------------------------------ episode
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[str, dict[str, Any]]:
+    ) -> tuple[Any, dict[str, Any]]:
         """Start a new route (procedural, or one of the loaded routes, chosen by the seed)."""
         super().reset(seed=seed)
         if options:
             raise ValueError(f"options: no options are supported; got {sorted(options)}")
         rng = self.np_random
+        # Theme cycle: two consecutive seeds per theme (seed s -> theme (s // 2) mod n).
+        self._cycle = seed if seed is not None else self._cycle + 1
+        self._theme_index = (self._cycle // 2) % len(self.themes)
         if self._routes is not None:
             route = self._routes[int(rng.integers(len(self._routes)))]
+            self._city = None
         else:
-            city = self._cities[int(rng.integers(len(self._cities)))]
+            cities = self._cities[self._theme_index]
+            city = cities[int(rng.integers(len(cities)))]
+            self._city = city
             route = sample_route(city, rng, milestones=self.milestone_range)
         init = route.init_heading
         if init is None:
@@ -242,7 +323,32 @@ class NavigationEnv(gym.Env[str, str]):
         self._correct = 0
         self._done = False
         self._prompt = self._compose()
-        return self._prompt, self._info()
+        self._frame = self._render_frame() if self.observation_mode == "image" else None
+        return self._observe(), self._info()
+
+    def _render_frame(self) -> np.ndarray:
+        """The street-view grid at the current rail step."""
+        step = self._rail[min(self._index, len(self._rail) - 1)]
+        if self._panoramas is not None:
+            self._street_view = None
+            frame: np.ndarray = self._panoramas.grid(
+                step.lat, step.lng, step.heading, size=self.image_size
+            )
+            return frame
+        assert self._city is not None
+        view = _renderer(self._city, self.themes[self._theme_index]).render(
+            step.lat, step.lng, step.heading, size=self.image_size
+        )
+        self._street_view = view
+        image: np.ndarray = view.image
+        return image
+
+    def _observe(self) -> Any:
+        if self.observation_mode == "image":
+            assert self._frame is not None
+            # A fresh copy per call: returned observations never share memory.
+            return {"text": self._prompt, "image": self._frame.copy()}
+        return self._prompt
 
     @staticmethod
     def _map_instructions(rail: Sequence[RailStep]) -> list[int]:
@@ -268,9 +374,12 @@ class NavigationEnv(gym.Env[str, str]):
 
     def _compose(self, feedback: str = "") -> str:
         current = observation_text(self._rail[min(self._index, len(self._rail) - 1)])
-        return prompt_text(
-            self._instruction, self._vocabulary_sentence, self._history, current, feedback
-        )
+        vocabulary_sentence = self._vocabulary_sentence
+        if self.observation_mode == "image":
+            from navenvs.render.streetview import LAYOUT_TEXT
+
+            vocabulary_sentence = f"{vocabulary_sentence}\n{LAYOUT_TEXT}"
+        return prompt_text(self._instruction, vocabulary_sentence, self._history, current, feedback)
 
     def step(self, action: str) -> tuple[str, SupportsFloat, bool, bool, dict[str, Any]]:
         """Judge one answer; see the class docstring for rewards and episode end."""
@@ -308,6 +417,8 @@ class NavigationEnv(gym.Env[str, str]):
             self._attempts_here = 0
             terminated = step.is_final
             self._prompt = self._compose()
+            if self.observation_mode == "image" and not terminated:
+                self._frame = self._render_frame()  # the agent moved or turned
         else:
             self._attempts_here += 1
             left = self.max_attempts - self._attempts_here
@@ -324,7 +435,7 @@ class NavigationEnv(gym.Env[str, str]):
         info["feedback"] = feedback
         info["is_success"] = terminated
         info["step_accuracy"] = self._correct / self._attempts
-        return self._prompt, reward, terminated, truncated, info
+        return self._observe(), reward, terminated, truncated, info
 
     def _info(self) -> dict[str, Any]:
         assert self._route is not None
@@ -337,6 +448,7 @@ class NavigationEnv(gym.Env[str, str]):
             "steps": len(self._rail),
             "at_intersection": step.at_intersection,
             "city": self._route.city,
+            "theme": self.themes[self._theme_index].name,
         }
 
     # ------------------------------------------------------------------ helpers
@@ -355,9 +467,26 @@ class NavigationEnv(gym.Env[str, str]):
             ensure_ascii=False,
         )
 
-    def render(self) -> str | None:
-        """``"ansi"``: the current prompt; ``None`` without a render mode."""
-        return self._prompt if self.render_mode == "ansi" else None
+    def render(self) -> Any:
+        """``"ansi"``: the current prompt; ``"rgb_array"``: the street-view grid; else ``None``."""
+        if self.render_mode == "ansi":
+            return self._prompt
+        if self.render_mode == "rgb_array":
+            if not self._rail:
+                raise RuntimeError("call reset() before render()")
+            if self.observation_mode != "image":
+                # Text observations: draw the current step on demand, once per step.
+                if self._frame is None or self._frame_step != self._index:
+                    self._frame = self._render_frame()
+                    self._frame_step = self._index
+            assert self._frame is not None
+            return self._frame.copy()
+        return None
+
+    @property
+    def street_view(self) -> Any:
+        """The last procedural street view (image and sign boxes), or ``None``."""
+        return self._street_view
 
     @property
     def route(self) -> Route | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from navenvs.visuals import OOD_THEMES
 from oodgym.presets import Preset, as_dicts, register
 
 __all__ = ["PRESETS", "oodgym_presets", "register_presets"]
@@ -28,6 +29,27 @@ PRESETS: tuple[Preset, ...] = (
         "(V-IRL-L rule OOD)",
         "rule-ood",
         {"actions": "relative"},
+    ),
+    Preset(
+        "navenvs/Navigation-Image-v0",
+        "V-IRL-style navigation, street-view grid + text: absolute actions, training theme "
+        "(paper V-IRL-VL training split)",
+        "in-distribution",
+        {"actions": "absolute", "observation": "image", "theme": "default"},
+    ),
+    Preset(
+        "navenvs/Navigation-Image-RuleOOD-v0",
+        "V-IRL-style navigation, street-view grid + text: relative actions, training theme "
+        "(V-IRL-VL rule OOD)",
+        "rule-ood",
+        {"actions": "relative", "observation": "image", "theme": "default"},
+    ),
+    Preset(
+        "navenvs/Navigation-Image-VisualOOD-v0",
+        "V-IRL-style navigation, street-view grid + text: absolute actions, nine OOD city "
+        "themes, two routes per theme per cycle of 18 seeds (V-IRL-VL visual OOD)",
+        "visual-ood",
+        {"actions": "absolute", "observation": "image", "theme": list(OOD_THEMES)},
     ),
 )
 

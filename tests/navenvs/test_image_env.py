@@ -1,0 +1,142 @@
+import json
+import re
+import shutil
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import navenvs  # noqa: F401
+from navenvs.geo import haversine
+from navenvs.render.panorama import PanoramaSource, make_synthetic_panorama_set
+from navenvs.visuals import OOD_THEMES
+
+IMAGE = "navenvs/Navigation-Image-v0"
+VISUAL_OOD = "navenvs/Navigation-Image-VisualOOD-v0"
+EXAMPLE = Path(__file__).parent / "data" / "virl_route_example.json"
+
+
+def test_image_observations_are_deterministic_and_in_the_space() -> None:
+    a, b = gym.make(IMAGE, image_size=256), gym.make(IMAGE, image_size=256)
+    obs_a, info_a = a.reset(seed=5)
+    obs_b, info_b = b.reset(seed=5)
+    assert obs_a in a.observation_space and obs_a["image"].shape == (256, 256, 3)
+    assert np.array_equal(obs_a["image"], obs_b["image"]) and info_a == info_b
+    assert "top-left" in obs_a["text"] or "front" in obs_a["text"].lower()
+    other, _ = a.reset(seed=6)
+    assert not np.array_equal(other["image"], obs_a["image"])
+
+
+def test_views_change_when_the_agent_moves_and_not_when_it_fails() -> None:
+    env = gym.make(IMAGE, image_size=256)
+    obs, info = env.reset(seed=2)
+    wrong = "stop()" if info["expert_action"] != "stop()" else "forward()"
+    same, *_ = env.step(wrong)
+    assert np.array_equal(same["image"], obs["image"])
+    assert not np.shares_memory(same["image"], obs["image"])
+    moved, reward, *_ = env.step(env.unwrapped.expert_action())
+    assert reward == 1.0 and not np.array_equal(moved["image"], obs["image"])
+
+
+def test_a_landmark_said_to_be_in_front_is_on_the_front_view() -> None:
+    env = gym.make(IMAGE, image_size=512, forward_points=0)
+    checked = 0
+    for seed in range(160):
+        obs, info = env.reset(seed=seed)
+        while True:
+            current = obs["text"].split("Current observation O_")[1].splitlines()[0]
+            match = re.search(r": (?:The destination )?(.+?) is on your front\b", current)
+            step = env.unwrapped.rail[info["step"]]
+            near = step.landmark is not None and (
+                haversine(step.lat, step.lng, step.landmark.lat, step.landmark.lng) <= 25.0
+            )
+            if match and near:
+                # Milestone landmarks are the most-reviewed place within 20 m, as in V-IRL.
+                name = match.group(1)
+                signs = env.unwrapped.street_view.signs
+                assert any(s[0] == name and s[1] == 0 for s in signs), (seed, name, signs)
+                (_, _, x1, y1) = next(s[2] for s in signs if s[0] == name and s[1] == 0)
+                assert x1 <= 256 and y1 <= 256  # inside the top-left (front) quadrant
+                checked += 1
+            obs, _, terminated, truncated, info = env.step(env.unwrapped.expert_action())
+            if terminated or truncated:
+                break
+    assert checked >= 3
+
+
+def test_the_expert_succeeds_in_image_mode() -> None:
+    for env_id in (IMAGE, "navenvs/Navigation-Image-RuleOOD-v0", VISUAL_OOD):
+        env = gym.make(env_id, image_size=224)
+        for seed in range(3):
+            _, info = env.reset(seed=seed)
+            for _ in range(200):
+                _, reward, terminated, truncated, info = env.step(env.unwrapped.expert_action())
+                assert reward == 1.0 and not truncated
+                if terminated:
+                    break
+            assert info["is_success"]
+
+
+def test_visual_ood_cycles_two_routes_per_theme() -> None:
+    env = gym.make(VISUAL_OOD, image_size=224)
+    themes = [env.reset(seed=s)[1]["theme"] for s in range(18)]
+    assert themes == [t for t in OOD_THEMES for _ in range(2)]
+    train = gym.make(IMAGE, image_size=224)
+    assert {train.reset(seed=s)[1]["theme"] for s in range(6)} == {"default"}
+
+
+def test_themes_look_different() -> None:
+    means = []
+    for theme in ["default", *OOD_THEMES[:4]]:
+        env = gym.make(IMAGE, image_size=224, theme=theme, city="grid")
+        means.append(env.reset(seed=0)[0]["image"].astype(float).mean(axis=(0, 1)))
+    for i in range(1, len(means)):
+        assert np.abs(means[i] - means[0]).sum() > 10
+
+
+def test_text_ids_render_rgb_array_on_demand() -> None:
+    text = gym.make("navenvs/Navigation-v0", render_mode="rgb_array", image_size=224)
+    image = gym.make(IMAGE, image_size=224)
+    text.reset(seed=3)
+    obs, _ = image.reset(seed=3)
+    assert np.array_equal(text.render(), obs["image"])
+
+
+def test_real_routes_use_their_panoramas(tmp_path: Path) -> None:
+    folder = tmp_path / "route_set"
+    folder.mkdir()
+    shutil.copy(EXAMPLE, folder / "route_infos.json")
+    routes = json.loads(EXAMPLE.read_text())[0]
+    points = []
+    for route in routes:
+        points.append(tuple(route["start_place"]["relocated_geocode"]))
+        points.extend(tuple(p) for p in route["route_results"]["geocode_list"])
+    make_synthetic_panorama_set(folder, sorted(set(points)), width=256)
+    env = gym.make(IMAGE, routes=str(folder), image_size=224, forward_points=0)
+    obs, _ = env.reset(seed=0)
+    step = env.unwrapped.rail[0]
+    expected = PanoramaSource(folder).grid(step.lat, step.lng, step.heading, size=224)
+    assert np.array_equal(obs["image"], expected)
+    _, reward, *_ = env.step(env.unwrapped.expert_action())
+    assert reward == 1.0
+
+
+def test_real_routes_without_panoramas_fail_at_construction(tmp_path: Path) -> None:
+    shutil.copy(EXAMPLE, tmp_path / "route_infos.json")
+    with pytest.raises(ValueError, match="gps_pano_mapping"):
+        gym.make(IMAGE, routes=str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"observation": "video"}, "observation"),
+        ({"image_size": 64}, "image_size"),
+        ({"theme": "atlantis"}, "atlantis"),
+        ({"theme": []}, "theme"),
+    ],
+)
+def test_bad_image_configuration(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        gym.make("navenvs/Navigation-v0", **kwargs)

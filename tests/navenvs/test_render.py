@@ -1,0 +1,202 @@
+"""Tests of the procedural street-view renderer and the city themes."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import numpy as np
+import pytest
+
+from navenvs import geo
+from navenvs.city import City, build_city, sample_route
+from navenvs.render import LAYOUT_TEXT, VIEW_LAYOUT, StreetView, StreetViewRenderer
+from navenvs.render.streetview import view_origins
+from navenvs.visuals import (
+    OOD_THEMES,
+    THEMES,
+    TRAINING_THEME,
+    CityTheme,
+    city_themes,
+    register_theme,
+    resolve_theme,
+)
+
+SIZE = 256
+
+
+@functools.cache
+def _city() -> City:
+    return build_city("grid", 0)
+
+
+@functools.cache
+def _renderer(theme: str = TRAINING_THEME) -> StreetViewRenderer:
+    return StreetViewRenderer(_city(), resolve_theme(theme))
+
+
+def _spot() -> tuple[float, float, float, str]:
+    """A milestone intersection facing its landmark: (lat, lng, heading, landmark name)."""
+    route = sample_route(_city(), np.random.default_rng(3))
+    m = next(m for m in route.milestones if m.landmark is not None)
+    assert m.landmark is not None
+    heading = geo.bearing(m.lat, m.lng, m.landmark.lat, m.landmark.lng)
+    return m.lat, m.lng, heading, m.landmark.name
+
+
+def _views(image: np.ndarray) -> list[np.ndarray]:
+    cell, origins = view_origins(image.shape[0])
+    return [image[r : r + cell, c : c + cell] for r, c in origins]
+
+
+def test_layout_constants() -> None:
+    assert VIEW_LAYOUT == ("front", "right", "back", "left")
+    assert "top-left" in LAYOUT_TEXT and "front" in LAYOUT_TEXT
+
+
+def test_shape_dtype_and_determinism() -> None:
+    lat, lng, heading, _ = _spot()
+    a = _renderer().render(lat, lng, heading, size=SIZE)
+    b = StreetViewRenderer(_city(), resolve_theme(TRAINING_THEME)).render(
+        lat, lng, heading, size=SIZE
+    )
+    assert isinstance(a, StreetView)
+    assert a.image.shape == (SIZE, SIZE, 3) and a.image.dtype == np.uint8
+    assert a.image.flags.c_contiguous
+    assert np.array_equal(a.image, b.image)
+    assert a.signs == b.signs
+    big = _renderer().render(lat, lng, heading)
+    assert big.image.shape == (512, 512, 3)
+
+
+def test_separators_are_dark() -> None:
+    lat, lng, heading, _ = _spot()
+    image = _renderer().render(lat, lng, heading, size=SIZE).image
+    cell, _ = view_origins(SIZE)
+    assert image[:, cell : cell + 3].max() < 40
+    assert image[cell : cell + 3, :].max() < 40
+
+
+def test_four_views_differ() -> None:
+    lat, lng, heading, _ = _spot()
+    views = _views(_renderer().render(lat, lng, heading + 10.0, size=SIZE).image)
+    for i in range(4):
+        for j in range(i + 1, 4):
+            assert not np.array_equal(views[i], views[j])
+
+
+def test_image_changes_when_moving_and_turning() -> None:
+    city = _city()
+    a, b = city.streets[40].a, city.streets[40].b
+    heading = city.heading(a, b)
+    lat, lng = city.latlng(a)
+    base = _renderer().render(lat, lng, heading, size=SIZE).image
+    lat2, lng2 = geo.offset(lat, lng, heading, 20.0)
+    moved = _renderer().render(lat2, lng2, heading, size=SIZE).image
+    turned = _renderer().render(lat, lng, heading + 30.0, size=SIZE).image
+    assert np.abs(base.astype(int) - moved).mean() > 2.0
+    assert np.abs(base.astype(int) - turned).mean() > 2.0
+
+
+def test_landmark_sign_straight_ahead() -> None:
+    lat, lng, heading, name = _spot()
+    view = _renderer().render(lat, lng, heading, size=512)
+    boxes = [box for n, v, box in view.signs if n == name and v == 0]
+    assert boxes, view.signs
+    x0, y0, x1, y1 = boxes[0]
+    cell, _ = view_origins(512)
+    assert 0 <= x0 < x1 <= cell and 0 <= y0 < y1 <= cell
+    assert (x1 - x0) >= 20  # legible size for a nearby sign
+    # the same spot in a copy of the city without the landmark: the box differs
+    city = _city()
+    others = tuple(p for p in city.places if p.name != name)
+    bare = City(
+        name=city.name,
+        layout=city.layout,
+        seed=city.seed,
+        origin=city.origin,
+        intersections=city.intersections,
+        streets=city.streets,
+        places=others,
+        tie_breaks=city.tie_breaks,
+    )
+    without = StreetViewRenderer(bare, resolve_theme(TRAINING_THEME)).render(
+        lat, lng, heading, size=512
+    )
+    assert name not in {n for n, _, _ in without.signs}
+    patch = view.image[y0:y1, x0:x1].astype(int)
+    assert np.abs(patch - without.image[y0:y1, x0:x1]).mean() > 10.0
+    # the sign background colour dominates the box
+    bg = np.array(resolve_theme(TRAINING_THEME).sign_background)
+    assert (np.abs(patch - bg).sum(axis=2) < 40).mean() > 0.3
+
+
+def test_themes_differ() -> None:
+    lat, lng, heading, _ = _spot()
+    base = _renderer().render(lat, lng, heading, size=SIZE).image.astype(float)
+    means = {TRAINING_THEME: base.mean(axis=(0, 1))}
+    for name in OOD_THEMES:
+        image = _renderer(name).render(lat, lng, heading, size=SIZE).image.astype(float)
+        assert np.abs(image - base).mean() > 15.0, name
+        means[name] = image.mean(axis=(0, 1))
+    assert len(OOD_THEMES) == 9 and TRAINING_THEME == "default"
+
+
+def test_every_registered_theme_renders() -> None:
+    city = build_city("irregular", 1)
+    lat, lng = city.latlng(5)
+    for name in city_themes():
+        view = StreetViewRenderer(city, resolve_theme(name)).render(lat, lng, 33.0, size=128)
+        assert view.image.shape == (128, 128, 3)
+        assert view.image.std() > 5.0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("street_width", -1.0),
+        ("street_width", 100.0),
+        ("building_height", (30.0, 10.0)),
+        ("facade_texture", "marble"),
+        ("sign_font", "Nope.ttf"),
+        ("script_style", "gothic"),
+        ("vegetation", 2.0),
+        ("brightness", 0.0),
+        ("sky_top", (300, 0, 0)),
+        ("facade_colors", ()),
+        ("layout", "spiral"),
+        ("horizon", 0.9),
+    ],
+)
+def test_bad_theme_parameters(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=field):
+        dataclasses.replace(resolve_theme(TRAINING_THEME), **{field: value})
+    with pytest.raises(ValueError):
+        resolve_theme({"name": "milan", field: value})
+
+
+def test_overrides_and_user_theme() -> None:
+    wide = resolve_theme({"name": "london", "street_width": 20, "facade_colors": [[1, 2, 3]]})
+    assert wide.street_width == 20.0 and wide.facade_colors == ((1, 2, 3),)
+    theme = dataclasses.replace(
+        resolve_theme("lagos"), name="mars", sky_top=(200, 80, 40), sky_bottom=(230, 150, 90)
+    )
+    register_theme("mars-test", theme)
+    try:
+        assert "mars-test" in city_themes()
+        assert resolve_theme("mars-test") is theme
+        lat, lng, heading, _ = _spot()
+        view = StreetViewRenderer(_city(), resolve_theme("mars-test")).render(
+            lat, lng, heading, size=128
+        )
+        assert view.image[2, 2, 0] > view.image[2, 2, 2]  # reddish sky
+        assert isinstance(resolve_theme(theme), CityTheme)
+    finally:
+        THEMES.unregister("mars-test")
+
+
+def test_render_validates_arguments() -> None:
+    with pytest.raises(ValueError, match="size"):
+        _renderer().render(40.73, -73.99, 0.0, size=10)
+    with pytest.raises(ValueError, match="finite"):
+        _renderer().render(float("nan"), -73.99, 0.0)
