@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -111,8 +112,34 @@ def test_render_image_and_text_ids(tmp_path: Path) -> None:
     assert f"wrote {text_png} (512x512)" in result.stdout
 
 
-def test_render_navigation_exits_2(tmp_path: Path) -> None:
+def test_render_navigation_text_id_draws_its_street_view(tmp_path: Path) -> None:
     out = tmp_path / "nav.png"
     result = oodgym("render", "navenvs/Navigation-v0", "--seed", "0", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    with Image.open(out) as image:
+        assert image.size == (512, 512)
+
+
+def test_render_exits_2_for_an_env_without_images(tmp_path: Path) -> None:
+    out = tmp_path / "none.png"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "oodgym",
+            "render",
+            "tests.oodgym.broken_envs:brokenenvs/Fine-v0",
+            "--seed",
+            "0",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
     assert result.returncode == 2
     assert "has no image" in result.stderr and not out.exists()
