@@ -10,13 +10,15 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from cardenvs.cards import SUIT_SETS, Card, parse_cards
+from cardenvs.cards import RANKS, SUIT_SETS, Card, parse_cards
 from cardenvs.prompts import TextPrompt, feedback_text, image_prompt
+from cardenvs.render.table import check_image_size
 from cardenvs.rules import Rule, resolve_rule
 from cardenvs.solver import HandSampler, hand_sampler
 from cardenvs.verifier import Verdict, Verifier, resolve_rewards
+from cardenvs.visuals import render_observation, resolve_visuals
 from oodgym.responses import MAX_RESPONSE_CHARS
-from oodgym.textspace import action_space, observation_space
+from oodgym.textspace import action_space, observation_space, prompt_image_space
 
 __all__ = ["MAX_OBSERVATION_CHARS", "GeneralPointsEnv"]
 
@@ -118,8 +120,6 @@ class GeneralPointsEnv(gym.Env[Any, str]):
         visuals: Sequence[str | Mapping[str, Any]] | None = None,
         render_mode: str | None = None,
     ) -> None:
-        from cardenvs.render.table import check_image_size
-        from cardenvs.visuals import resolve_visuals
 
         self.rule: Rule = resolve_rule(rule)
         if suits not in SUIT_SETS:
@@ -144,20 +144,16 @@ class GeneralPointsEnv(gym.Env[Any, str]):
         self.visuals = resolve_visuals(visuals)
         self._verifier = Verifier(self.rule, self.rewards)
         self._text_prompt = TextPrompt(self.rule)
+        self._value_of = {rank: self.rule.value_of(rank) for rank in RANKS}
         self._image_prompt = image_prompt(self.rule, self.rule.hand_size)
         self._sampler: HandSampler = hand_sampler(self.rule, suits)
 
         text_space = observation_space(MAX_OBSERVATION_CHARS)
-        if observation == "image":
-            size = self.image_size
-            self.observation_space: spaces.Space[Any] = spaces.Dict(
-                {
-                    "text": text_space,
-                    "image": spaces.Box(0, 255, (size, size, 3), dtype=np.uint8),
-                }
-            )
-        else:
-            self.observation_space = text_space
+        self.observation_space: spaces.Space[Any] = (
+            prompt_image_space(text_space, self.image_size)
+            if observation == "image"
+            else text_space
+        )
         self.action_space = action_space(MAX_RESPONSE_CHARS)
         self._frame: np.ndarray | None = None
 
@@ -222,12 +218,11 @@ class GeneralPointsEnv(gym.Env[Any, str]):
         return cards
 
     def _start(self, cards: tuple[Card, ...]) -> None:
-        rule = self.rule
         self._cards = cards
         self._codes = [c.code for c in cards]
         self._ranks = [c.rank for c in cards]
-        self._numbers = [rule.value_of(r) for r in self._ranks]
-        self._solution = self._sampler.solution(cards) or ""
+        self._numbers = [self._value_of[r] for r in self._ranks]
+        self._solution = self._sampler.table.get(tuple(sorted(self._numbers)), "")
         if self.observation_mode == "image":
             self._prompt = self._image_prompt
             self._frame = self._render_frame()
@@ -240,8 +235,6 @@ class GeneralPointsEnv(gym.Env[Any, str]):
 
     def _render_frame(self) -> np.ndarray:
         """The table image of the current hand (visual randomness from its own stream)."""
-        from cardenvs.visuals import render_observation
-
         rng = np.random.Generator(np.random.PCG64(self._visual_seed))
         frame = render_observation(
             self._codes, size=self.image_size, variants=self.visuals, rng=rng

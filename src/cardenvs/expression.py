@@ -44,7 +44,6 @@ __all__ = [
     "Expression",
     "ExpressionError",
     "Node",
-    "equals",
     "evaluate",
     "pair_value",
     "parse",
@@ -466,16 +465,6 @@ def evaluate(node: Node) -> Fraction:
     """
     num, den = pair_value(node)
     return Fraction(num, den)
-
-
-def equals(node: Node, target: int) -> bool:
-    """True if the tree's exact value is ``target`` (faster than ``evaluate(node) == target``).
-
-    Raises:
-        ExpressionError: ``division_by_zero`` when a divisor evaluates to 0.
-    """
-    num, den = pair_value(node)
-    return num == target * den
 
 
 def to_sympy(node: Node) -> Any:

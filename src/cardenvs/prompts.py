@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from cardenvs.rules import Rule
 
-__all__ = ["TextPrompt", "answer_example", "feedback_text", "image_prompt", "text_prompt"]
+__all__ = ["TextPrompt", "answer_example", "feedback_text", "image_prompt"]
 
 _OPERATOR_WORDS = {"+": "+", "-": "-", "*": "*", "/": "/"}
 
@@ -47,11 +47,6 @@ class TextPrompt:
     def __call__(self, ranks: Sequence[str]) -> str:
         """The prompt for a hand of ``ranks``."""
         return self.head + ", ".join(["'" + r + "'" for r in ranks]) + self.tail
-
-
-def text_prompt(rule: Rule, ranks: Sequence[str]) -> str:
-    """Prompt for the text observation: names the cards."""
-    return TextPrompt(rule)(ranks)
 
 
 def image_prompt(rule: Rule, hand_size: int) -> str:

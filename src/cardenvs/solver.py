@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import itertools
 import json
-import math
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from importlib import resources
@@ -377,13 +376,3 @@ def _sampler(fingerprint: str, suits: str, rule: Rule) -> HandSampler:
 def hand_sampler(rule: Rule, suits: str) -> HandSampler:
     """The cached :class:`HandSampler` of a (rule, deck) pair."""
     return _sampler(rule.fingerprint(), suits, rule)
-
-
-def hand_count(rule: Rule, suits: str) -> int:
-    """Number of distinct solvable hands (unordered) of a (rule, deck) pair."""
-    return len(hand_sampler(rule, suits))
-
-
-def permutation_count(hand_size: int) -> int:
-    """Orders of one hand."""
-    return math.factorial(hand_size)

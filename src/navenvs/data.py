@@ -28,7 +28,6 @@ Choices where the format is loose:
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -41,6 +40,7 @@ from typing import Any, Final
 
 from navenvs import geo
 from navenvs.model import Milestone, Place, Route
+from oodgym.safepickle import RestrictedUnpickler
 
 __all__ = [
     "PANO_MAPPING_FILE",
@@ -744,23 +744,6 @@ def dump_routes(routes: Sequence[Route], path: str | os.PathLike[str]) -> None:
 # ---------------------------------------------------------------------------
 
 
-class _DataOnlyUnpickler(pickle.Unpickler):
-    """Builds only what needs no globals: dicts, tuples, lists, numbers, strings."""
-
-    def __init__(self, file: io.BufferedIOBase, label: str) -> None:
-        super().__init__(file)
-        self._label = label
-
-    def find_class(self, module: str, name: str) -> Any:
-        raise RouteDataError(
-            f"{self._label}: refused global {module}.{name} (a pano mapping holds only "
-            "dicts, tuples, lists, numbers and strings)"
-        )
-
-    def persistent_load(self, pid: Any) -> Any:
-        raise RouteDataError(f"{self._label}: refused persistent id {str(pid)[:40]!r}")
-
-
 def load_pano_mapping(path: str | os.PathLike[str]) -> dict[tuple[float, float], str]:
     """Read ``gps_pano_mapping.pkl``: ``{(lat, lng): pano_id}``, without running any code.
 
@@ -781,7 +764,10 @@ def load_pano_mapping(path: str | os.PathLike[str]) -> dict[tuple[float, float],
     label = str(file)
     with open(file, "rb") as handle:
         try:
-            data = _DataOnlyUnpickler(handle, label).load()
+            # No global is admitted: a pano mapping holds only dicts, tuples, numbers, strings.
+            data = RestrictedUnpickler(
+                handle, error=lambda message: RouteDataError(f"{label}: {message}")
+            ).load()
         except RouteDataError:
             raise
         except (

@@ -25,7 +25,7 @@ from navenvs.model import Route
 from navenvs.routes import RailStep, build_rail, random_init_heading
 from oodgym.responses import MAX_RESPONSE_CHARS
 from oodgym.rewards import merge_rewards
-from oodgym.textspace import action_space, observation_space
+from oodgym.textspace import action_space, observation_space, prompt_image_space
 
 __all__ = ["DEFAULT_REWARDS", "MAX_OBSERVATION_CHARS", "NavigationEnv", "intersection_claim"]
 
@@ -229,6 +229,7 @@ class NavigationEnv(gym.Env[Any, str]):
         # One list of cities per theme (the theme's layout unless `city` overrides it).
         self._cities: list[list[City]] = []
         self._panoramas: Any = None
+        self._pano_folder: str | None = None
         if routes is not None:
             from navenvs.data import load_routes
 
@@ -248,6 +249,7 @@ class NavigationEnv(gym.Env[Any, str]):
                     folder = os.path.dirname(os.path.abspath(folder))
                 # Real routes are shown as real panoramas; missing files fail here, clearly.
                 self._panoramas = PanoramaSource(folder)
+                self._pano_folder = folder
         else:
             for spec in self.themes:
                 layout = city or spec.layout
@@ -257,17 +259,15 @@ class NavigationEnv(gym.Env[Any, str]):
                     chars.update(built.charset())
         self.layout = city
         text_space = observation_space(MAX_OBSERVATION_CHARS, "".join(sorted(chars)))
-        if observation == "image":
-            self.observation_space: spaces.Space[Any] = spaces.Dict(
-                {
-                    "text": text_space,
-                    "image": spaces.Box(0, 255, (image_size, image_size, 3), dtype=np.uint8),
-                }
-            )
-        else:
-            self.observation_space = text_space
+        self.observation_space: spaces.Space[Any] = (
+            prompt_image_space(text_space, image_size) if observation == "image" else text_space
+        )
         self.action_space = action_space(MAX_RESPONSE_CHARS)
         self._vocabulary_sentence = action_space_text(self.vocabulary.name)
+        if observation == "image":
+            from navenvs.render.streetview import LAYOUT_TEXT
+
+            self._vocabulary_sentence += f"\n{LAYOUT_TEXT}"
 
         self._route: Route | None = None
         self._rail: tuple[RailStep, ...] = ()
@@ -374,12 +374,9 @@ class NavigationEnv(gym.Env[Any, str]):
 
     def _compose(self, feedback: str = "") -> str:
         current = observation_text(self._rail[min(self._index, len(self._rail) - 1)])
-        vocabulary_sentence = self._vocabulary_sentence
-        if self.observation_mode == "image":
-            from navenvs.render.streetview import LAYOUT_TEXT
-
-            vocabulary_sentence = f"{vocabulary_sentence}\n{LAYOUT_TEXT}"
-        return prompt_text(self._instruction, vocabulary_sentence, self._history, current, feedback)
+        return prompt_text(
+            self._instruction, self._vocabulary_sentence, self._history, current, feedback
+        )
 
     def step(self, action: str) -> tuple[str, SupportsFloat, bool, bool, dict[str, Any]]:
         """Judge one answer; see the class docstring for rewards and episode end."""
@@ -482,6 +479,24 @@ class NavigationEnv(gym.Env[Any, str]):
             assert self._frame is not None
             return self._frame.copy()
         return None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Cities and panoramas are seed-independent caches: rebuild them, don't pickle them.
+        state = self.__dict__.copy()
+        state["_cities"] = [[(c.layout, c.seed) for c in cities] for cities in self._cities]
+        state["_city"] = None if self._city is None else (self._city.layout, self._city.seed)
+        state["_panoramas"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state["_cities"] = [[build_city(*key) for key in keys] for keys in state["_cities"]]
+        if state["_city"] is not None:
+            state["_city"] = build_city(*state["_city"])
+        if state["_pano_folder"] is not None:
+            from navenvs.render.panorama import PanoramaSource
+
+            state["_panoramas"] = PanoramaSource(state["_pano_folder"])
+        self.__dict__.update(state)
 
     @property
     def street_view(self) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import string
 
+import numpy as np
 from gymnasium import spaces
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "action_space",
     "ascii_safe",
     "observation_space",
+    "prompt_image_space",
 ]
 
 #: Every character an observation may contain: printable ASCII plus newline and tab.
@@ -42,6 +44,16 @@ def observation_space(max_length: int, extra_chars: str = "") -> spaces.Text:
     if extra_chars:
         charset += "".join(sorted(set(extra_chars) - set(OBSERVATION_CHARSET)))
     return spaces.Text(max_length=max_length, min_length=0, charset=charset)
+
+
+def prompt_image_space(text: spaces.Text, image_size: int) -> spaces.Dict:
+    """``{"text": <text space>, "image": uint8 image_size x image_size x 3}`` observations."""
+    return spaces.Dict(
+        {
+            "text": text,
+            "image": spaces.Box(0, 255, (image_size, image_size, 3), dtype=np.uint8),
+        }
+    )
 
 
 def action_space(max_length: int) -> spaces.Text:
