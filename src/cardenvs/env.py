@@ -19,6 +19,7 @@ from cardenvs.verifier import Verdict, Verifier, resolve_rewards
 from cardenvs.visuals import render_observation, resolve_visuals
 from oodgym.responses import MAX_RESPONSE_CHARS
 from oodgym.textspace import action_space, observation_space, prompt_image_space
+from oodgym.validation import check_int
 
 __all__ = ["MAX_OBSERVATION_CHARS", "GeneralPointsEnv"]
 
@@ -124,8 +125,7 @@ class GeneralPointsEnv(gym.Env[Any, str]):
         self.rule: Rule = resolve_rule(rule)
         if suits not in SUIT_SETS:
             raise ValueError(f"suits must be one of {sorted(SUIT_SETS)}; got {suits!r}")
-        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
-            raise ValueError(f"max_attempts must be an int >= 1; got {max_attempts!r}")
+        max_attempts = check_int("max_attempts", max_attempts, 1)
         if observation not in _OBSERVATIONS:
             raise ValueError(
                 f"observation must be one of {list(_OBSERVATIONS)}; got {observation!r}"

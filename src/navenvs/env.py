@@ -26,6 +26,7 @@ from navenvs.routes import RailStep, build_rail, random_init_heading
 from oodgym.responses import MAX_RESPONSE_CHARS
 from oodgym.rewards import merge_rewards
 from oodgym.textspace import action_space, observation_space, prompt_image_space
+from oodgym.validation import check_int
 
 __all__ = ["DEFAULT_REWARDS", "MAX_OBSERVATION_CHARS", "NavigationEnv", "intersection_claim"]
 
@@ -188,22 +189,10 @@ class NavigationEnv(gym.Env[Any, str]):
             raise ValueError(f"city must be one of {list(LAYOUTS)} or None; got {city!r}")
         if observation not in ("text", "image"):
             raise ValueError(f"observation must be one of ['text', 'image']; got {observation!r}")
-        if (
-            isinstance(image_size, bool)
-            or not isinstance(image_size, int)
-            or not 224 <= image_size <= 1200
-        ):
-            raise ValueError(f"image_size must be an int in 224..1200; got {image_size!r}")
-        if isinstance(n_cities, bool) or not isinstance(n_cities, int) or not 1 <= n_cities <= 64:
-            raise ValueError(f"n_cities must be an int in 1..64; got {n_cities!r}")
-        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
-            raise ValueError(f"max_attempts must be an int >= 1; got {max_attempts!r}")
-        if (
-            isinstance(forward_points, bool)
-            or not isinstance(forward_points, int)
-            or not 0 <= forward_points <= 20
-        ):
-            raise ValueError(f"forward_points must be an int in 0..20; got {forward_points!r}")
+        image_size = check_int("image_size", image_size, 224, 1200)
+        n_cities = check_int("n_cities", n_cities, 1, 64)
+        max_attempts = check_int("max_attempts", max_attempts, 1)
+        forward_points = check_int("forward_points", forward_points, 0, 20)
         if not isinstance(drop_rate, (int, float)) or not 0.0 <= float(drop_rate) < 1.0:
             raise ValueError(f"drop_rate must be a number in [0, 1); got {drop_rate!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:

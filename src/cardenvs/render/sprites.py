@@ -27,6 +27,7 @@ from PIL import Image, ImageDraw
 
 from cardenvs.render.styles import CardStyle, get_card_style
 from oodgym.assets import load_font
+from oodgym.validation import check_int
 
 __all__ = [
     "CARD_ASPECT",
@@ -481,13 +482,5 @@ def card_sprite(code: str, style: str | CardStyle, width: int) -> np.ndarray:
     """
     rank, suit = parse_card(code)
     card_style = get_card_style(style)
-    if (
-        isinstance(width, bool)
-        or not isinstance(width, (int, np.integer))
-        or not MIN_SPRITE_WIDTH <= width <= MAX_SPRITE_WIDTH
-    ):
-        raise ValueError(
-            f"sprite width must be an int in [{MIN_SPRITE_WIDTH}, {MAX_SPRITE_WIDTH}], "
-            f"got {width!r}"
-        )
+    width = check_int("sprite width", width, MIN_SPRITE_WIDTH, MAX_SPRITE_WIDTH)
     return _cached_sprite(rank, suit, card_style, int(width))

@@ -30,6 +30,7 @@ from cardenvs.render.sprites import (
     parse_card,
 )
 from cardenvs.render.styles import CardStyle, get_card_style
+from oodgym.validation import check_int
 
 __all__ = [
     "DEFAULT_BACKGROUND",
@@ -67,16 +68,7 @@ def check_image_size(size: object) -> int:
     Raises:
         ValueError: if ``size`` is not an int in [``MIN_IMAGE_SIZE``, ``MAX_IMAGE_SIZE``].
     """
-    if (
-        isinstance(size, bool)
-        or not isinstance(size, (int, np.integer))
-        or not MIN_IMAGE_SIZE <= size <= MAX_IMAGE_SIZE
-    ):
-        raise ValueError(
-            f"image_size must be an int in [{MIN_IMAGE_SIZE}, {MAX_IMAGE_SIZE}] (pixels), "
-            f"got {size!r}"
-        )
-    return int(size)
+    return check_int("image_size", size, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
 
 
 def _check_finite(name: str, value: object) -> float:
