@@ -21,6 +21,14 @@ def test_check_env_is_silent(env_id: str) -> None:
 
 
 @pytest.mark.parametrize("env_id", IDS)
+def test_every_step_conforms(env_id: str) -> None:
+    # Whole episodes with expert, random and hostile answers: every observation in its
+    # space, finite rewards, no shared or later-modified observation buffers.
+    played = testing.check_rollout(env_id)
+    assert played["episodes"] == 4 and played["steps"] >= 8
+
+
+@pytest.mark.parametrize("env_id", IDS)
 def test_deterministic_across_processes(env_id: str) -> None:
     testing.check_determinism(env_id)
 

@@ -9,6 +9,11 @@ or one by one (each raises :class:`ConformanceError` with a readable reason):
 
 * :func:`check_env_silent`: Gymnasium's ``check_env`` (with render checks)
   passes without any warning.
+* :func:`check_rollout`: whole episodes with expert, random and hostile
+  answers; at every reset and step the observation is inside the observation
+  space, the reward a finite real number, the flags bools and the info a dict,
+  and no returned observation shares a buffer with an earlier one or is changed
+  afterwards. Failures name the step and the cause.
 * :func:`check_determinism`: the same seed gives the same rollout within a
   process and in two fresh processes with different ``PYTHONHASHSEED``.
 * :func:`check_pickle`: a pickled mid-episode environment continues exactly
@@ -40,18 +45,20 @@ import hashlib
 import importlib
 import inspect
 import json
+import math
 import os
 import pickle
 import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
 from gymnasium.envs.registration import EnvSpec
 from gymnasium.utils.env_checker import check_env
 
@@ -64,6 +71,7 @@ __all__ = [
     "check_determinism",
     "check_env_silent",
     "check_pickle",
+    "check_rollout",
     "check_spec_json",
     "check_vector",
     "check_visual_variants",
@@ -125,6 +133,10 @@ def rollout_digest(
     must continue the seeded stream). Actions come from the action space
     (seeded with ``seed``) and the environment's ``expert_action()`` if it has
     one.
+
+    Raises:
+        ConformanceError: A reward is not a finite real number (NaN hashes
+            like any other value, so a digest would not reveal it).
     """
     env = env if env is not None else _make(env_id, kwargs)
     env.action_space.seed(seed)
@@ -135,7 +147,9 @@ def rollout_digest(
         _fold(hasher, _info_view(info))
         for step in range(steps):
             obs, reward, terminated, truncated, info = env.step(_scripted_actions(env, step))
-            _fold(hasher, (obs, float(reward), terminated, truncated, _info_view(info)))
+            where = f"step {step + 1} of episode {episode + 1} (seed {seed})"
+            value = _finite_reward(env_id, reward, where)
+            _fold(hasher, (obs, value, terminated, truncated, _info_view(info)))
             if terminated or truncated:
                 break
     env.close()
@@ -168,6 +182,348 @@ def check_env_silent(env_id: str, kwargs: Mapping[str, Any] | None = None) -> No
         if caught:
             messages = "; ".join(str(w.message) for w in caught)
             raise ConformanceError(f"{env_id} (render_mode={mode!r}): check_env warned: {messages}")
+
+
+# ---------------------------------------------------------------- every step of a rollout
+
+
+def _short(value: Any, limit: int = 48) -> str:
+    """``ascii(value)`` cut to ``limit`` characters (with the length of long strings)."""
+    text = ascii(value)
+    if len(text) <= limit:
+        return text
+    size = f" ({len(value)} characters)" if isinstance(value, str) else ""
+    return f"{text[: limit - 3]}...{size}"
+
+
+def _reward_problem(reward: Any) -> str | None:
+    """Why ``reward`` is not a finite real number (``None`` if it is one)."""
+    real = (int, float, np.integer, np.floating)
+    if isinstance(reward, (bool, np.bool_)) or not isinstance(reward, real):
+        return f"the reward {_short(reward)} is a {type(reward).__name__}, not a real number"
+    try:
+        value = float(reward)
+    except OverflowError:
+        return f"the reward {_short(reward)} does not fit in a float"
+    if not math.isfinite(value):
+        return f"the reward is {value}: rewards must be finite"
+    return None
+
+
+def _finite_reward(env_id: str, reward: Any, where: str) -> float:
+    """``float(reward)``, or a :class:`ConformanceError` naming ``where`` and the problem."""
+    problem = _reward_problem(reward)
+    if problem is not None:
+        raise ConformanceError(f"{env_id}: {where}: {problem}")
+    return float(reward)
+
+
+def _outside(space: gym.Space[Any], value: Any, path: str = "the observation") -> str | None:
+    """Why ``value`` is not in ``space`` (``None`` if ``space.contains(value)``)."""
+    try:
+        if space.contains(value):
+            return None
+    except Exception as err:  # a contains() that chokes on the value is a failure too
+        return f"observation_space.contains({path}) raised {err!r}"
+    if isinstance(space, spaces.Dict) and isinstance(value, Mapping):
+        missing = sorted(map(str, space.spaces.keys() - value.keys()))
+        extra = sorted(map(str, value.keys() - space.spaces.keys()))
+        if missing or extra:
+            return f"{path} has keys missing {missing} and unexpected {extra}"
+        for key, sub in space.spaces.items():
+            reason = _outside(sub, value[key], f"{path}[{key!r}]")
+            if reason is not None:
+                return reason
+    if isinstance(space, spaces.Text) and isinstance(value, str):
+        if not space.min_length <= len(value) <= space.max_length:
+            return (
+                f"{path} has {len(value)} characters; the space allows "
+                f"{space.min_length} to {space.max_length}"
+            )
+        bad = sorted(set(value) - set(space.character_set))
+        if bad:
+            shown = ", ".join(f"U+{ord(ch):04X}" for ch in bad[:5])
+            return f"{path} has characters outside the space's charset: {shown}"
+    if isinstance(space, spaces.Box) and isinstance(value, np.ndarray):
+        if value.shape != space.shape:
+            return f"{path} has shape {value.shape}; the space's is {space.shape}"
+        if not np.can_cast(value.dtype, space.dtype):
+            return f"{path} has dtype {value.dtype}; the space's is {space.dtype}"
+        if value.dtype.kind in "fc" and bool(np.isnan(value).any()):
+            return f"{path} holds NaN"
+        outside = int(np.count_nonzero((value < space.low) | (value > space.high)))
+        return f"{path} has {outside} values outside the space's bounds"
+    return f"{path} {_short(value)} ({type(value).__name__}) is not in {_short(space, 120)}"
+
+
+def _mutable_parts(value: Any, path: str) -> Iterator[tuple[str, Any]]:
+    """Every mutable object in an observation (arrays, dicts, lists), with its path."""
+    if isinstance(value, np.ndarray):
+        yield path, value
+        if value.dtype == object:
+            for index, item in enumerate(value.flat):
+                yield from _mutable_parts(item, f"{path}.flat[{index}]")
+    elif isinstance(value, Mapping):
+        yield path, value
+        for key, item in value.items():
+            yield from _mutable_parts(item, f"{path}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        if isinstance(value, list):
+            yield path, value
+        for index, item in enumerate(value):
+            yield from _mutable_parts(item, f"{path}[{index}]")
+    elif isinstance(value, (bytearray, set, memoryview)):
+        yield path, value
+
+
+def _share(a: Any, b: Any) -> bool:
+    """Whether two mutable parts are one object or (arrays) overlap in memory."""
+    if a is b:
+        return True
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        if not np.may_share_memory(a, b):
+            return False
+        return bool(np.shares_memory(a, b))
+    return False
+
+
+#: How many earlier observations a new one is compared with (per seed).
+_KEEP = 64
+
+
+@dataclass
+class _Returned:
+    """An observation handed to the user: where, a digest of it and its mutable parts."""
+
+    where: str
+    observation: Any
+    digest: bytes
+    parts: list[tuple[str, Any]]
+
+
+def _digest(parts: list[tuple[str, Any]]) -> bytes:
+    hasher = hashlib.sha256()
+    for _, part in parts:
+        _fold(hasher, part)
+    return hasher.digest()
+
+
+class _Buffers:
+    """Tracks returned observations: none may share memory or change afterwards.
+
+    Keeps the last :data:`_KEEP` observations with mutable parts (a bound on memory
+    for long episodes with large images).
+    """
+
+    def __init__(self, env_id: str) -> None:
+        self.env_id = env_id
+        self.returned: list[_Returned] = []
+
+    def add(self, where: str, observation: Any) -> None:
+        parts = list(_mutable_parts(observation, "the observation"))
+        for path, part in parts:
+            for earlier in self.returned:
+                for earlier_path, earlier_part in earlier.parts:
+                    if _share(part, earlier_part):
+                        how = (
+                            "shares memory with"
+                            if isinstance(part, np.ndarray)
+                            else "is the same object as"
+                        )
+                        raise ConformanceError(
+                            f"{self.env_id}: {where}: {path} {how} {earlier_path} returned "
+                            f"at {earlier.where} (return a fresh object each time, e.g. "
+                            "frame.copy(): users keep observations)"
+                        )
+        if self.returned:
+            self.unchanged(f"by {where}", self.returned[-1:])
+        if parts:
+            self.returned.append(_Returned(where, observation, _digest(parts), parts))
+            del self.returned[:-_KEEP]
+
+    def unchanged(self, when: str, returned: list[_Returned] | None = None) -> None:
+        for item in self.returned if returned is None else returned:
+            if _digest(item.parts) != item.digest:
+                raise ConformanceError(
+                    f"{self.env_id}: the observation returned at {item.where} was changed "
+                    f"{when} (an environment must not modify observations it returned)"
+                )
+
+
+def _hostile_texts(space: spaces.Text) -> list[str]:
+    """Model output an environment with a ``Text`` action space must survive."""
+    letters = [ch for ch in sorted(space.character_set) if ch.isalnum()] or ["x"]
+    return [
+        "",
+        " \n\t\r ",
+        "\x00\x1b[2J\x07\u202e\u2066 control and bidi characters \u202c",
+        "\ud800 lone surrogates \udfff, emoji \U0001f600, CJK \u53f8, e\u0301, \ufeff",
+        "NaN inf -0 1e999 -1e999 " + "9" * 5000,  # int() refuses more than 4300 digits
+        "[" * 50_000,  # json.loads: RecursionError
+        '{"a": ' * 20_000 + "1" + "}" * 20_000,
+        letters[0] * min(max(space.max_length, 1), 65_536),  # as long as the space allows
+    ]
+
+
+@dataclass
+class _Player:
+    """Chooses the actions of :func:`check_rollout`."""
+
+    env: gym.Env[Any, Any]
+    hostile: list[str]
+    count: int = 0
+
+    def garbage(self) -> Any:
+        """Every hostile string once, then samples of the action space and hostile strings."""
+        self.count += 1
+        if self.count <= len(self.hostile):
+            return self.hostile[self.count - 1]
+        if self.hostile and self.count % 2:
+            return self.hostile[(self.count // 2) % len(self.hostile)]
+        return self.env.action_space.sample()
+
+    def garbage_at(self, step: int) -> Any:
+        """:meth:`garbage`, whatever the step."""
+        return self.garbage()
+
+    def mixed(self, step: int) -> Any:
+        """Mostly the expert's answer (to reach the end), garbage every third step."""
+        expert = getattr(self.env.unwrapped, "expert_action", None)
+        if step % 3 == 0 or not callable(expert):
+            return self.garbage()
+        return expert()
+
+
+def _play_episode(
+    env_id: str,
+    env: gym.Env[Any, Any],
+    buffers: _Buffers,
+    choose: Callable[[int], Any],
+    seed: int | None,
+    label: str,
+    max_steps: int,
+) -> int:
+    """Reset and play until the episode ends (or ``max_steps``); check every return."""
+    where = f"reset of {label}"
+    returned: Any
+    try:
+        returned = env.reset(seed=seed)
+    except Exception as err:
+        raise ConformanceError(f"{env_id}: {where}: reset raised {err!r}") from err
+    if not (isinstance(returned, tuple) and len(returned) == 2):
+        raise ConformanceError(f"{env_id}: {where}: reset must return (observation, info)")
+    obs, info = returned
+    _check_returned(env_id, env, buffers, where, obs, info)
+    for step in range(1, max_steps + 1):
+        where = f"step {step} of {label}"
+        try:
+            action = choose(step - 1)
+        except Exception as err:
+            raise ConformanceError(
+                f"{env_id}: {where}: choosing the action (expert_action() or "
+                f"action_space.sample()) raised {err!r}"
+            ) from err
+        try:
+            returned = env.step(action)
+        except Exception as err:
+            raise ConformanceError(
+                f"{env_id}: {where}: step({_short(action)}) raised {err!r}"
+            ) from err
+        where = f"{where}, after action {_short(action)}"
+        if not (isinstance(returned, tuple) and len(returned) == 5):
+            raise ConformanceError(
+                f"{env_id}: {where}: step must return "
+                "(observation, reward, terminated, truncated, info)"
+            )
+        obs, reward, terminated, truncated, info = returned
+        _check_returned(env_id, env, buffers, where, obs, info)
+        _finite_reward(env_id, reward, where)
+        for name, flag in (("terminated", terminated), ("truncated", truncated)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise ConformanceError(
+                    f"{env_id}: {where}: {name} is {_short(flag)} "
+                    f"({type(flag).__name__}), not a bool"
+                )
+        if terminated or truncated:
+            return step
+    return max_steps
+
+
+def _check_returned(
+    env_id: str, env: gym.Env[Any, Any], buffers: _Buffers, where: str, obs: Any, info: Any
+) -> None:
+    reason = _outside(env.observation_space, obs)
+    if reason is not None:
+        raise ConformanceError(f"{env_id}: {where}: the observation leaves its space: {reason}")
+    if not isinstance(info, dict):
+        raise ConformanceError(f"{env_id}: {where}: info is a {type(info).__name__}, not a dict")
+    buffers.add(where, obs)
+
+
+def check_rollout(
+    env_id: str,
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    seeds: tuple[int, ...] = (0, 1),
+    max_steps: int = 500,
+) -> dict[str, int]:
+    """Whole episodes, every step checked: space, reward, flags, info and buffers.
+
+    For every seed, one environment plays two episodes: ``reset(seed=seed)``
+    then mostly the expert's answers (``expert_action()``, if the environment
+    has one) with a random or hostile answer every third step, so that the
+    episode runs to its end; then ``reset()`` and random and hostile answers
+    only, until the episode ends. An episode stops after ``max_steps`` steps
+    at the latest. Hostile answers (for ``Text`` action spaces) are strings a
+    model may produce: empty, control and bidirectional-override characters,
+    lone surrogates, 5000-digit numbers, JSON nested 50,000 deep and a string
+    as long as the action space allows; they may lie outside the action space
+    (environments for language models must accept any ``str``).
+
+    At every reset and step: ``observation_space.contains(obs)``; the reward is
+    a finite ``int`` or ``float`` (NumPy scalars included, ``bool`` not);
+    ``terminated`` and ``truncated`` are bools; ``info`` is a dict; no
+    mutable part of the observation (a NumPy array, also inside a dict, a dict
+    or a list) shares memory with one returned before by this environment (the
+    last 64 of each seed's episodes), and the observations returned before are
+    unchanged (checked after every step for the previous one, and at the end of
+    each seed for those 64).
+
+    Returns:
+        ``{"episodes": ..., "steps": ...}``: how much was played.
+
+    Raises:
+        ConformanceError: Naming the environment, the step, the seed, the
+            action and the cause.
+    """
+    env = _make(env_id, kwargs)
+    hostile = _hostile_texts(env.action_space) if isinstance(env.action_space, spaces.Text) else []
+    episodes = steps = 0
+    try:
+        with warnings.catch_warnings():
+            # Gymnasium's passive checker warns about some of these; this check says more.
+            warnings.simplefilter("ignore")
+            player = _Player(env, hostile)
+            for seed in seeds:
+                env.action_space.seed(seed)
+                buffers = _Buffers(env_id)
+                plays: list[tuple[Callable[[int], Any], int | None, str]] = [
+                    (player.mixed, seed, f"episode 1 (seed {seed}, mostly expert answers)"),
+                    (
+                        player.garbage_at,
+                        None,
+                        f"episode 2 (reset() after seed {seed}, random and hostile answers)",
+                    ),
+                ]
+                for choose, reset_seed, label in plays:
+                    steps += _play_episode(
+                        env_id, env, buffers, choose, reset_seed, label, max_steps
+                    )
+                    episodes += 1
+                buffers.unchanged(f"by the end of seed {seed}'s episodes")
+    finally:
+        env.close()
+    return {"episodes": episodes, "steps": steps}
 
 
 def _registered_name(env_id: str) -> str:
@@ -342,7 +698,8 @@ def check_vector(
                 )
             obs, rewards, *_ = envs.step(actions)
             for i, (s_obs, s_reward, *_rest) in enumerate(expected_steps):
-                if not _same(_item(obs, i), s_obs) or float(rewards[i]) != float(s_reward):
+                reward = _finite_reward(env_id, s_reward, f"step 1 (seed {seed + i})")
+                if not _same(_item(obs, i), s_obs) or float(rewards[i]) != reward:
                     raise ConformanceError(
                         f"{env_id}: make_vec({mode!r}) step differs from single envs"
                     )
@@ -406,10 +763,14 @@ def _compare_variant(
         action = expert() if callable(expert) else plain.action_space.sample()
         obs_a, reward_a, term_a, trunc_a, info_a = plain.step(action)
         obs_b, reward_b, term_b, trunc_b, info_b = shifted.step(action)
-        if float(reward_a) != float(reward_b):
+        value_a = _finite_reward(env_id, reward_a, f"step {step + 1} (seed {seed})")
+        value_b = _finite_reward(
+            env_id, reward_b, f"step {step + 1} (seed {seed}) with variant {dict(variant)}"
+        )
+        if value_a != value_b:
             raise ConformanceError(
                 f"{where} changes the reward of the expert's answer at step {step} "
-                f"({float(reward_a)} without it, {float(reward_b)} with it)"
+                f"({value_a} without it, {value_b} with it)"
             )
         if (term_a, trunc_a) != (term_b, trunc_b):
             raise ConformanceError(f"{where} changes the episode end at step {step}")
@@ -467,6 +828,7 @@ def check_visual_variants(
 
 CHECKS: dict[str, Callable[..., Any]] = {
     "check_env": check_env_silent,
+    "rollout": check_rollout,
     "determinism": check_determinism,
     "pickle": check_pickle,
     "spec_json": check_spec_json,
@@ -502,6 +864,12 @@ def _run_one(name: str, env_id: str, kwargs: Mapping[str, Any] | None, processes
         where = "in this process and in 2 fresh processes" if processes else "in this process"
         skipped = "" if processes else " (cross-process check skipped)"
         return f"same seed, same rollout {where}{skipped}"
+    if name == "rollout":
+        played = check_rollout(env_id, kwargs)
+        return (
+            f"{played['episodes']} episodes, {played['steps']} steps with expert, random and "
+            "hostile answers: observations in space, finite rewards, no shared buffers"
+        )
     if name == "visual_variants":
         variants = check_visual_variants(env_id, kwargs)
         if not variants:
