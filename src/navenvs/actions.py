@@ -7,12 +7,14 @@ left / slightly right.
 
 :func:`parse_action` accepts the shapes models produce: the paper's JSON
 (``{"current observation": ..., "current instruction": ..., "action": ...}``),
-JSON-ish objects, ``key: value`` lines, code fences, a bare action line, and
+JSON-ish objects, ``key: value`` lines and code fences, whose ``action`` value
+must be exactly one action; or an answer that is exactly one action (wrapped in
+whitespace, quotes, a code fence or an ``action:`` label at most), with
 spelling variants (``Forward()``, ``TURN_DIRECTION(North)``,
 ``turn_direction('slightly left')``, ``turn_direction(slightly_left)``,
-``forward`` without parentheses). An action inside a longer sentence is taken
-only when exactly one action call (``forward()``, ``stop()`` or
-``turn_direction(...)``) is present. It never raises on a ``str``.
+``forward`` without parentheses). Prose that merely mentions actions ("I
+should not do forward()"), or several actions, is no answer. It never raises
+on a ``str``.
 
 Example:
     >>> parsed = parse_action('{"action": "TURN_DIRECTION(North)"}', ABSOLUTE)
@@ -273,28 +275,34 @@ def _from_value(value: Any, vocab: ActionVocabulary) -> tuple[Action | None, str
     match = _WHOLE.fullmatch(text)
     if match is not None:
         return _from_match(match, vocab)
-    calls = _find_calls(text)
-    if calls:
-        return _from_calls(calls, vocab, "the action field")
+    if _find_calls(text):
+        return None, (
+            f"the action field must hold exactly one action, not '{ascii_safe(text, 40)}'; "
+            f"answer with {vocab.describe()}"
+        )
     return None, f"'{ascii_safe(text, 40)}' is not an action; answer with {vocab.describe()}"
 
 
-_BULLET: Final = re.compile(r"[ \t]{0,8}(?:[-*>][ \t]{1,8}|\d{1,2}[.)][ \t]{1,8})")
+_FENCE: Final = re.compile(r"```[A-Za-z0-9_+-]{0,20}[ \t]*\r?\n?(.*?)\r?\n?[ \t]*```", re.DOTALL)
+_LABEL: Final = re.compile(r"(?:\*\*|__)?action(?:\*\*|__)?[ \t]{0,8}[:=][ \t]{0,8}", _FLAGS)
 
 
-def _bare_lines(text: str, vocab: ActionVocabulary) -> set[str]:
-    """The distinct actions written as bare lines (canonical text, or the error)."""
-    seen: set[str] = set()
-    for line in text.splitlines():
-        bullet = _BULLET.match(line)
-        cleaned = _clean(line[bullet.end() :] if bullet else line)
-        match = _WHOLE.fullmatch(cleaned)
-        if match is not None:
-            action, _ = _from_match(match, vocab)
-            seen.add(str(action) if action is not None else ascii_safe(cleaned, 40))
-            if len(seen) > _MAX_LISTED:
-                break
-    return seen
+def _whole_answer(text: str) -> re.Match[str] | None:
+    """The action when the whole answer is exactly one action.
+
+    Whitespace, case, wrapping quotes or backticks, one code fence and an
+    ``action:`` label around it are tolerated; nothing else may surround it.
+    """
+    body = text.strip()
+    if len(body) > 200:  # far longer than any action with its wrappers
+        return None
+    fenced = _FENCE.fullmatch(body)
+    if fenced is not None:
+        body = fenced.group(1).strip()
+    label = _LABEL.match(body)
+    if label is not None:
+        body = body[label.end() :]
+    return _WHOLE.fullmatch(_clean(body))
 
 
 def _text_field(value: Any) -> str | None:
@@ -323,7 +331,7 @@ def parse_action(text: str, vocab: ActionVocabulary) -> ParsedAction:
         # Long runs of blanks inside a line make the shared line cleaner quadratic; a run is
         # cut to _MAX_BLANKS characters (it carries no meaning for the answer).
         text = _BLANK_RUN.sub(lambda m: m.group()[:_MAX_BLANKS], text)
-    found = extract_fields(text, ACTION_KEYS, bare_key="action", is_bare=looks_like_action)
+    found = extract_fields(text, ACTION_KEYS)
     observation = _text_field(found.get("current observation"))
     instruction = _text_field(found.get("current instruction"))
     form = found.form
@@ -335,11 +343,7 @@ def parse_action(text: str, vocab: ActionVocabulary) -> ParsedAction:
         return ParsedAction(None, too_long, None, None, form)
     action: Action | None
     error: str | None
-    bare_lines = _bare_lines(text, vocab) if form == "bare" else set()
-    if len(bare_lines) > 1:
-        listed = ", ".join(sorted(bare_lines)[:_MAX_LISTED])
-        action, error = None, f"found different action lines ({listed}); answer with exactly one"
-    elif "action" in found.fields:
+    if "action" in found.fields:
         value = found.fields["action"]
         action, error = _from_value(value, vocab)
         if action is None and isinstance(value, str) and _CUT_CALL.fullmatch(_clean(value)):
@@ -348,10 +352,18 @@ def parse_action(text: str, vocab: ActionVocabulary) -> ParsedAction:
             if len(calls) == 1:
                 action, error = _from_match(calls[0], vocab)
     else:
-        calls = _find_calls(text)
-        if calls:
-            form = "embedded"
-            action, error = _from_calls(calls, vocab, "the response")
+        whole = _whole_answer(text)
+        if whole is not None:
+            form = "bare"
+            action, error = _from_match(whole, vocab)
+        elif _find_calls(text):
+            action, error = (
+                None,
+                (
+                    'actions mentioned in prose are not an answer; give the "action" field or '
+                    f"answer with exactly one action: {vocab.describe()}"
+                ),
+            )
         else:
             action, error = None, f"no action found; answer with {vocab.describe()}"
     return ParsedAction(action, error, observation, instruction, form)

@@ -76,6 +76,10 @@ LAYOUTS: Final = ("grid", "perturbed-grid", "irregular")
 TURN_THRESHOLD: Final = 30.0
 #: Default search radius for a milestone's landmark (metres; V-IRL uses 18).
 LANDMARK_RADIUS: Final = 20.0
+#: Shortest route (metres) :func:`sample_route` draws: the destination is never next to the start.
+MIN_ROUTE_LENGTH: Final = 10.0
+#: A place whose foot point lies this close (metres) to an intersection is reached there.
+FOOT_AT_NODE: Final = 0.5
 #: Radius of :attr:`City.node_places`, the per-intersection index of nearby places (metres).
 NEARBY_RADIUS: Final = 25.0
 
@@ -353,6 +357,13 @@ class City:
     _place_tree: Any = field(init=False, compare=False)
     _node_tree: Any = field(init=False, compare=False)
     _street_tree: Any = field(init=False, compare=False)
+    place_street: tuple[int, ...] = field(init=False, compare=False)
+    place_foot: tuple[tuple[float, float], ...] = field(init=False, compare=False)
+    _place_along: npt.NDArray[np.float64] = field(init=False, compare=False)
+    _place_reaches: dict[
+        tuple[int, float],
+        tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.intp]],
+    ] = field(init=False, compare=False, default_factory=dict)
     _trees: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = field(
         init=False, compare=False, default_factory=dict
     )
@@ -436,6 +447,24 @@ class City:
             for v, p in zip(vi.tolist(), pi.tolist(), strict=True):
                 near[v].append(p)
         set_("node_places", tuple(tuple(sorted(row, key=self._prominence)) for row in near))
+
+        # Each place's street (the nearest centre line) and its foot point on it:
+        # routes to a place end there, in front of it.
+        if self.places:
+            _, nearest = self._street_tree.query_nearest(place_points, all_matches=False)
+            lines = np.array([self.streets[s].line for s in nearest.tolist()], dtype=object)
+            along = shapely.line_locate_point(lines, place_points)
+            feet = shapely.get_coordinates(shapely.line_interpolate_point(lines, along))
+            set_("place_street", tuple(int(s) for s in nearest.tolist()))
+            set_("_place_along", np.asarray(along, dtype=np.float64))
+            set_(
+                "place_foot",
+                tuple(geo.to_latlng(float(x), float(y), self.origin) for x, y in feet),
+            )
+        else:
+            set_("place_street", ())
+            set_("_place_along", np.zeros(0))
+            set_("place_foot", ())
 
     def _prominence(self, index: int) -> tuple[int, str]:
         place = self.places[index]
@@ -573,6 +602,54 @@ class City:
             lengths[v] = lengths[p] + self.streets[self._edge_of[p, v]].length
         self._counts[key] = (counts, lengths)
         return counts, lengths
+
+    def _place_reach(
+        self, source: int, threshold: float
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.intp]]:
+        """Per place: milestone count, route length and end node of the route from ``source``.
+
+        A route to a place ends at its foot point on its street; it reaches that
+        street through whichever end is shorter (ties: the street's ``a``) and
+        may turn there. Counts are 0 where the place cannot be reached.
+        """
+        key = (source, threshold)
+        cached = self._place_reaches.get(key)
+        if cached is not None:
+            return cached
+        counts, lengths = self._reach(source, threshold)
+        pred, _ = self._tree(source)
+        n = len(self.intersections)
+        incoming = np.full(n, np.nan)
+        for v in range(n):
+            if v != source and pred[v] >= 0:
+                incoming[v] = self._bearing[pred[v], v]
+        turns = np.where(counts > 0, counts - 1, 0)
+        streets = self.streets
+        ends_a = np.array([streets[s].a for s in self.place_street], dtype=np.intp)
+        ends_b = np.array([streets[s].b for s in self.place_street], dtype=np.intp)
+        street_len = np.array([streets[s].length for s in self.place_street])
+        along = self._place_along
+        pairs = list(zip(ends_a.tolist(), ends_b.tolist(), strict=True))
+        bearing_ab = np.array([self._bearing[a, b] for a, b in pairs], dtype=np.float64)
+        bearing_ba = np.array([self._bearing[b, a] for a, b in pairs], dtype=np.float64)
+        via_a = lengths[ends_a] + along
+        via_b = lengths[ends_b] + (street_len - along)
+        # A foot point on an intersection (within FOOT_AT_NODE) ends the route there.
+        at_a = along < FOOT_AT_NODE
+        at_b = ~at_a & (along > street_len - FOOT_AT_NODE)
+        use_a = at_a | (~at_b & (via_a <= via_b))
+        end = np.where(use_a, ends_a, ends_b)
+        onto = np.where(use_a, bearing_ab, bearing_ba)
+        delta = (onto - incoming[end]) % 360.0
+        delta = np.where(delta > 180.0, delta - 360.0, delta)
+        turned = ~(at_a | at_b) & (end != source) & (np.abs(np.nan_to_num(delta)) > threshold)
+        place_counts = (turns[end] + turned + 1).astype(np.int64)
+        place_lengths = np.where(use_a, via_a, via_b)
+        reachable = np.isfinite(place_lengths)
+        place_counts[~reachable] = 0
+        result = (place_counts, place_lengths, end.astype(np.intp))
+        self._place_reaches[key] = result
+        return result
 
     # ------------------------------------------------------------------ places
     def places_near(self, lat: float, lng: float, radius: float = LANDMARK_RADIUS) -> list[Place]:
@@ -1113,17 +1190,25 @@ def sample_route(
         distance = (float(distance[0]), float(distance[1]))
     if len(city.places) < 2:
         raise ValueError(f"city {city.name!r} has fewer than two places")
-    place_node = city._place_node_arr
     for _ in range(max_tries):
         start = int(rng.integers(len(city.places)))
-        counts, lengths = city._reach(city.place_node[start], float(turn_threshold))
-        ok = (counts >= low) & (counts <= high)
+        source = city.place_node[start]
+        counts, lengths, ends = city._place_reach(source, float(turn_threshold))
+        ok = (counts >= low) & (counts <= high) & (lengths > MIN_ROUTE_LENGTH)
+        ok[start] = False
         if distance is not None:
             ok &= (lengths >= distance[0]) & (lengths <= distance[1])
-        candidates = np.flatnonzero(ok[place_node])
+        candidates = np.flatnonzero(ok)
         if candidates.size:
             destination = int(candidates[int(rng.integers(candidates.size))])
-            return _route(city, start, destination, float(landmark_radius), float(turn_threshold))
+            return _route(
+                city,
+                start,
+                destination,
+                int(ends[destination]),
+                float(landmark_radius),
+                float(turn_threshold),
+            )
     wanted = str(low) if low == high else f"{low}-{high}"
     if distance is not None:
         wanted += f" (length {distance[0]:g}-{distance[1]:g} m)"
@@ -1133,46 +1218,54 @@ def sample_route(
     )
 
 
-def _route(city: City, start: int, destination: int, radius: float, threshold: float) -> Route:
-    path = city.shortest_path(city.place_node[start], city.place_node[destination])
-    heading = city.heading
+def _route(
+    city: City, start: int, destination: int, end: int, radius: float, threshold: float
+) -> Route:
+    """The route from ``start``'s intersection through ``end`` to ``destination``'s foot point."""
+    path = city.shortest_path(city.place_node[start], end)
+    street = city.streets[city.place_street[destination]]
+    points = [city.latlng(v) for v in path]
+    headings = [city.heading(a, b) for a, b in itertools.pairwise(path)]
+    along = float(city._place_along[destination])
+    if FOOT_AT_NODE <= along <= street.length - FOOT_AT_NODE:
+        foot = city.place_foot[destination]
+        points.append(foot)
+        headings.append(geo.bearing(*points[-2], *foot))
+    last = len(points) - 1
     stops = [
-        i
-        for i in range(1, len(path) - 1)
-        if abs(geo.signed_turn(heading(path[i - 1], path[i]), heading(path[i], path[i + 1])))
-        > threshold
+        i for i in range(1, last) if abs(geo.signed_turn(headings[i - 1], headings[i])) > threshold
     ]
-    stops.append(len(path) - 1)
+    stops.append(last)
     goal = city.places[destination]
     milestones: list[Milestone] = []
     legs: list[tuple[tuple[float, float], ...]] = []
     previous = 0
     for i in stops:
-        node = path[i]
-        lat, lng = city.latlng(node)
-        arrival = heading(path[i - 1], node)
-        last = i == len(path) - 1
-        landmark = goal if last else city.landmark_at(node, radius)
+        lat, lng = points[i]
+        arrival = headings[i - 1]
+        final = i == last
+        landmark = goal if final else city.landmark_at(path[i], radius)
         relation = None
         if landmark is not None:
             relation = geo.relation_word(arrival, geo.bearing(lat, lng, landmark.lat, landmark.lng))
+        leg = tuple(points[previous : i + 1])
         milestones.append(
             Milestone(
                 lat=lat,
                 lng=lng,
                 arrival_heading=arrival,
-                next_heading=None if last else heading(node, path[i + 1]),
+                next_heading=None if final else headings[i],
                 landmark=landmark,
                 relation=relation,
-                distance=city.path_length(path[previous : i + 1]),
+                distance=sum(geo.haversine(*a, *b) for a, b in itertools.pairwise(leg)),
             )
         )
-        legs.append(tuple(city.latlng(v) for v in path[previous : i + 1]))
+        legs.append(leg)
         previous = i
     return Route(
         start=city.places[start],
         destination=goal,
-        start_heading=heading(path[0], path[1]),
+        start_heading=headings[0],
         milestones=tuple(milestones),
         legs=tuple(legs),
         init_heading=None,

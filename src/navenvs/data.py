@@ -11,7 +11,18 @@ small hand-written scanner, :func:`parse_milestone_info`. The pano mapping
 pickle is read with an unpickler that refuses every global, so a pickle from
 the internet cannot run code.
 
+The convention (``VIRL_DATA.md``): the rail points are ``P0`` (the start's
+``relocated_geocode``) and ``geocode_list`` (``P1 .. Pn``, ``Pn`` the
+destination); ``milestone_info`` holds one block per leg, and block ``k`` is the
+leg that *starts* at ``Pk``: its ``to_next_intersection_heading`` is the turn
+made at ``Pk`` (the last block's is the last leg's heading), its ``distance``
+the leg's length and its ``landmarks`` the sentence seen on *arriving* at
+``P(k+1)``. That sentence is kept verbatim (:attr:`Milestone.landmark_text`) and
+is what the agent observes there, so instruction and observations agree.
+
 Choices where the format is loose:
+
+* The top level is ``[routes, count]`` (``count`` is ignored) or one route object.
 
 * ``init_heading`` 0 means "random" (``None``). A route whose initial heading
   really is north is written as 360, which reads back as 0.0.
@@ -22,8 +33,15 @@ Choices where the format is loose:
   string when a ``,``, ``}``, a line break or the end of the text follows it.
 * Landmark relations are normalised (lower case, single spaces, "front left"
   -> "left front") but not restricted to :data:`navenvs.geo.RELATIONS`.
-* Written legs are straight segments between milestones (the format keeps no
-  per-leg polyline).
+* Legs are straight segments between rail points, as in the reference. A
+  procedural route whose streets bend is written with an extra
+  ``route_results.leg_polylines`` (one ``[[lat, lng], ...]`` per leg; other
+  readers ignore it) so that it reads back with the same rail.
+* ``human_heading`` of block ``k + 1`` is the heading faced on arriving at
+  ``P(k+1)``; the one of block 0 (the initial heading) is not used:
+  ``init_heading`` is.
+* The compass word in ``to_next_intersection_heading`` names the expert's turn
+  when it is one of the 8 words; otherwise the word is computed from the number.
 """
 
 from __future__ import annotations
@@ -289,7 +307,7 @@ def format_milestone_info(blocks: Sequence[Mapping[str, str]]) -> str:
 
 _HEADING_RE: Final = re.compile(
     r"(-?\d{1,9}(?:\.\d{1,9})?)(?:[ \t]{0,4}(?:°|deg|degrees))?"
-    r"(?:[ \t]{0,4}\([ \t]{0,4}[A-Za-z][A-Za-z \-]{0,20}\))?",
+    r"(?:[ \t]{0,4}\([ \t]{0,4}([A-Za-z][A-Za-z \-]{0,20})\))?",
     re.IGNORECASE,
 )
 _DISTANCE_RE: Final = re.compile(
@@ -450,7 +468,52 @@ def _init_heading(value: object) -> float | None:
     return None if raw == 0 else heading
 
 
+def _heading_word(value: object) -> str | None:
+    """The compass word in parentheses of a heading string (``"212 (southwest)"``), if valid."""
+    if not isinstance(value, str):
+        return None
+    match = _HEADING_RE.fullmatch(value.strip())
+    if match is None or match.group(2) is None:
+        return None
+    word = " ".join(match.group(2).lower().replace("-", " ").split()).replace(" ", "")
+    return word if word in geo.COMPASS_WORDS else None
+
+
+def _leg_polylines(
+    results: Mapping[str, Any], points: Sequence[tuple[float, float]]
+) -> list[tuple[tuple[float, float], ...]] | None:
+    """The ``leg_polylines`` of a file written by :func:`dump_routes`, when present and valid.
+
+    One polyline per leg, from ``P(k)`` to ``P(k+1)``; the end points must be the
+    rail points themselves (within a metre). Anything else means "straight legs".
+    """
+    raw = results.get("leg_polylines")
+    if not isinstance(raw, list) or len(raw) != len(points) - 1:
+        return None
+    legs = []
+    for k, polyline in enumerate(raw):
+        if not isinstance(polyline, list) or not 2 <= len(polyline) <= 1000:
+            return None
+        leg = tuple(
+            _latlng(point, f"route_results.leg_polylines[{k}][{i}]")
+            for i, point in enumerate(polyline)
+        )
+        a, b = points[k], points[k + 1]
+        if geo.haversine(*leg[0], *a) > 1.0 or geo.haversine(*leg[-1], *b) > 1.0:
+            return None
+        legs.append((a, *leg[1:-1], b))
+    return legs
+
+
 def _route_from_record(value: object, default_city: str) -> Route:
+    """One route record -> :class:`Route`, following ``VIRL_DATA.md``.
+
+    The rail points are ``P0`` (the start's relocated geocode) and
+    ``geocode_list`` (``P1 .. Pn``, ``Pn`` the destination). ``milestone_info``
+    holds ``n`` blocks; block ``k`` is the leg ``Pk -> P(k+1)``: the turn made at
+    ``Pk`` (``to_next_intersection_heading``), the leg's length and the landmark
+    sentence seen on arriving at ``P(k+1)``.
+    """
     record = _mapping(value, "the route")
     start = _place(_require(record, "start_place", "the route"), "start_place", relocate=True)
     destination = _place(_require(record, "dest_place", "the route"), "dest_place", relocate=True)
@@ -463,34 +526,57 @@ def _route_from_record(value: object, default_city: str) -> Route:
     raw_landmarks = _require(results, "landmark_list", "route_results")
     if not isinstance(raw_landmarks, list):
         raise RouteDataError("route_results.landmark_list must be a list")
-    if len(raw_landmarks) != count - 1:
+    if len(raw_landmarks) not in (count - 1, count):
         raise RouteDataError(
             f"route_results.landmark_list has {len(raw_landmarks)} entries for {count} "
-            f"milestones (expected {count - 1})"
+            f"points (expected {count - 1}: one per point but the destination)"
         )
     landmarks = [
         _landmark_entry(entry, f"route_results.landmark_list[{k}]")
-        for k, entry in enumerate(raw_landmarks)
+        for k, entry in enumerate(raw_landmarks[: count - 1])
     ]
     distance_list = results.get("distance_list")
     if not isinstance(distance_list, list):
         distance_list = []
     blocks = parse_milestone_info(_require(record, "milestone_info", "the route"))
     if len(blocks) != count:
-        raise RouteDataError(f"milestone_info has {len(blocks)} blocks for {count} milestones")
+        raise RouteDataError(
+            f"milestone_info has {len(blocks)} blocks for {count} legs "
+            "(one block per point of geocode_list)"
+        )
+    rail = [(start.lat, start.lng), *points]
+    polylines = _leg_polylines(results, rail)
+
+    # Block k: the turn at Pk (to_next_intersection_heading), the leg Pk -> P(k+1).
+    turns: list[float] = []
+    words: list[str | None] = []
+    for k, block in enumerate(blocks):
+        context = f"milestone_info block {k}"
+        if k == count - 1 and "to_next_intersection_heading" not in block:
+            # Lenient: a last block without its heading walks straight to the destination.
+            turns.append(geo.bearing(*rail[k], *rail[k + 1]))
+            words.append(None)
+            continue
+        raw = _require(block, "to_next_intersection_heading", context)
+        turns.append(_heading(raw, f"{context}.to_next_intersection_heading"))
+        words.append(_heading_word(raw))
 
     milestones = []
     for k, ((lat, lng), block) in enumerate(zip(points, blocks, strict=True)):
         context = f"milestone_info block {k}"
         last = k == count - 1
-        arrival = _heading(_require(block, "human_heading", context), f"{context}.human_heading")
-        next_heading = None
-        if not last:
-            next_heading = _heading(
-                _require(block, "to_next_intersection_heading", context),
-                f"{context}.to_next_intersection_heading",
+        # Arriving at P(k+1): the heading of leg k, which is what the next block's
+        # human_heading says the agent faces there (V-IRL writes the two alike).
+        arrival = turns[k]
+        if not last and "human_heading" in blocks[k + 1]:
+            arrival = _heading(
+                blocks[k + 1]["human_heading"], f"milestone_info block {k + 1}.human_heading"
             )
-        relation = _landmark_relation(_require(block, "landmarks", context), f"{context}.landmarks")
+        elif polylines is not None:
+            leg = polylines[k]
+            arrival = geo.bearing(*leg[-2], *leg[-1])
+        text = _require(block, "landmarks", context)
+        relation = _landmark_relation(text, f"{context}.landmarks")
         landmark: Place | None
         if last:
             landmark = destination
@@ -506,22 +592,43 @@ def _route_from_record(value: object, default_city: str) -> Route:
                 f"{context}: no readable distance (block {block.get('distance')!r}, "
                 "no distance_list entry)"
             )
-        milestones.append(Milestone(lat, lng, arrival, next_heading, landmark, relation, distance))
+        milestones.append(
+            Milestone(
+                lat,
+                lng,
+                arrival,
+                None if last else turns[k + 1],
+                landmark,
+                relation,
+                distance,
+                landmark_text=" ".join(str(text).split()),
+                next_word=None if last else words[k + 1],
+            )
+        )
 
-    legs = []
-    previous = (start.lat, start.lng)
-    for point in points:
-        legs.append((previous, point))
-        previous = point
+    legs = polylines or [(rail[k], rail[k + 1]) for k in range(count)]
     region = start.extra.get("region")
     return Route(
         start=start,
         destination=destination,
-        start_heading=milestones[0].arrival_heading,
+        start_heading=turns[0],
         milestones=tuple(milestones),
         legs=tuple(legs),
         init_heading=_init_heading(record.get("init_heading")),
         city=region if isinstance(region, str) and region else default_city,
+        start_word=words[0],
+    )
+
+
+def _top_level_routes(data: object, label: str) -> list[Any]:
+    """The route records of a file: ``[routes, count]``, or one route object (V-IRL platform)."""
+    if isinstance(data, Mapping):
+        return [data]
+    if isinstance(data, list) and len(data) == 2 and isinstance(data[0], list):
+        return data[0]
+    shape = f"a list of {len(data)} items" if isinstance(data, list) else type(data).__name__
+    raise RouteDataError(
+        f"{label}: the top level must be [routes, count] or one route object (got {shape})"
     )
 
 
@@ -552,18 +659,10 @@ def load_routes(path: str | os.PathLike[str]) -> list[Route]:
         raise RouteDataError(f"{label}: not UTF-8 text ({err})") from None
     except (ValueError, RecursionError) as err:
         raise RouteDataError(f"{label}: invalid JSON ({err})") from None
-    if not isinstance(data, list):
-        raise RouteDataError(
-            f"{label}: the top level must be a list [routes, count], got {type(data).__name__}"
-        )
-    if len(data) != 2 or not isinstance(data[0], list):
-        raise RouteDataError(
-            f"{label}: the top level must be a two-element list [routes, count] "
-            f"(got a list of {len(data)} items)"
-        )
+    records = _top_level_routes(data, label)
     default_city = file.resolve().parent.name
     routes = []
-    for index, record in enumerate(data[0]):
+    for index, record in enumerate(records):
         try:
             routes.append(_route_from_record(record, default_city))
         except RouteDataError as err:
@@ -582,8 +681,8 @@ def _int_heading(heading: float) -> int:
     return round(heading) % 360
 
 
-def _heading_text(heading: int) -> str:
-    return f"{heading} ({geo.compass_word(heading)})"
+def _heading_text(heading: int, word: str | None = None) -> str:
+    return f"{heading} ({word or geo.compass_word(heading)})"
 
 
 def _json_number(value: float) -> int | float:
@@ -591,9 +690,24 @@ def _json_number(value: float) -> int | float:
 
 
 def _place_record(
-    place: Place, *, relocate: bool, distance: float = 0.0, region: str = ""
+    place: Place,
+    *,
+    relocate: bool,
+    distance: float = 0.0,
+    region: str = "",
+    on_street: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
+    """A Place as a V-IRL record.
+
+    ``on_street``: where the route starts or ends, written as ``relocated_geocode``
+    for a place that was not read from a file (a procedural shop stands beside
+    the street; its route starts or ends on the street). A place read from a file
+    keeps its own ``relocated_geocode``.
+    """
     extra = dict(place.extra)
+    relocated = [place.lat, place.lng]
+    if relocate and on_street is not None and "geocode" not in extra:
+        relocated = [on_street[0], on_street[1]]
     geocode: list[float] = [place.lat, place.lng]
     original = extra.pop("geocode", None)
     if relocate and original is not None:
@@ -621,53 +735,47 @@ def _place_record(
     for key, value in extra.items():
         record.setdefault(key, value)
     if relocate:
-        record["relocated_geocode"] = [place.lat, place.lng]
+        record["relocated_geocode"] = relocated
     return record
 
 
-def _relation_to(milestone: Milestone, heading: float, place: Place) -> str:
-    if milestone.relation is not None:
-        return milestone.relation
-    return geo.relation_word(
-        heading, geo.bearing(milestone.lat, milestone.lng, place.lat, place.lng)
-    )
-
-
 def _route_record(route: Route) -> dict[str, Any]:
+    """One route as a V-IRL record; ``milestone_info`` block k is the leg ``Pk -> P(k+1)``."""
     milestones = route.milestones
     count = len(milestones)
     blocks: list[dict[str, str]] = []
     landmark_list: list[dict[str, Any] | None] = []
+    init = 0 if route.init_heading is None else _int_heading(route.init_heading)
     for k, milestone in enumerate(milestones):
         last = k == count - 1
-        arrival = _int_heading(milestone.arrival_heading)
-        if last:
-            onward = arrival
-        elif milestone.next_heading is not None:
-            onward = _int_heading(milestone.next_heading)
+        if k == 0:
+            facing, turn, word = init, route.start_heading, route.start_word
         else:
-            onward = _int_heading(milestones[k + 1].arrival_heading)
-        if last:
-            target = milestone.landmark or route.destination
-            text = (
-                f"The destination {target.name} is on your "
-                f"{_relation_to(milestone, arrival, target)}"
+            before = milestones[k - 1]
+            facing = _int_heading(before.arrival_heading)
+            turn = (
+                before.next_heading if before.next_heading is not None else before.arrival_heading
             )
-        elif milestone.landmark is not None:
-            landmark = milestone.landmark
-            text = f"{landmark.name} is on your {_relation_to(milestone, arrival, landmark)}"
-            distance = geo.haversine(milestone.lat, milestone.lng, landmark.lat, landmark.lng)
-            landmark_list.append(_place_record(landmark, relocate=False, distance=distance))
+            word = before.next_word
+        if last:
+            text = milestone.sentence(destination=route.destination)
         else:
-            text = _NO_LANDMARK
-            landmark_list.append(None)
+            text = milestone.sentence()
+            if milestone.landmark is not None and milestone.relation is not None:
+                landmark = milestone.landmark
+                distance = geo.haversine(milestone.lat, milestone.lng, landmark.lat, landmark.lng)
+                landmark_list.append(_place_record(landmark, relocate=False, distance=distance))
+            else:
+                landmark_list.append(None)
         blocks.append(
             {
                 "intersection_idx": str(k + 1),
                 "landmarks": text,
                 "distance": f"{round(milestone.distance)} meters",
-                "human_heading": str(arrival),
-                "to_next_intersection_heading": _heading_text(onward),
+                "human_heading": str(facing),
+                "to_next_intersection_heading": _heading_text(
+                    _int_heading(turn), word or geo.compass_word(turn)
+                ),
             }
         )
     distance_list = [round(m.distance) for m in milestones]
@@ -676,20 +784,27 @@ def _route_record(route: Route) -> dict[str, Any]:
         init_heading: int | float = 0
     else:
         init_heading = _json_number(route.init_heading % 360.0) or 360
+    results: dict[str, Any] = {
+        "geocode_list": [[m.lat, m.lng] for m in milestones],
+        "landmark_list": landmark_list,
+        "polyline": [""],
+        "instructions": [""],
+        "distance_list": distance_list,
+        "time_list": time_list,
+        "time": sum(time_list),
+        "distance": sum(distance_list),
+        "n_landmarks": sum(entry is not None for entry in landmark_list),
+    }
+    if any(len(leg) > 2 for leg in route.legs):
+        # Not in V-IRL files (readers ignore it): the streets' bends, so that a
+        # written procedural route reads back with the same rail.
+        results["leg_polylines"] = [[list(point) for point in leg] for leg in route.legs]
     return {
-        "start_place": _place_record(route.start, relocate=True, region=route.city),
-        "dest_place": _place_record(route.destination, relocate=True),
-        "route_results": {
-            "geocode_list": [[m.lat, m.lng] for m in milestones],
-            "landmark_list": landmark_list,
-            "polyline": [""],
-            "instructions": [""],
-            "distance_list": distance_list,
-            "time_list": time_list,
-            "time": sum(time_list),
-            "distance": sum(distance_list),
-            "n_landmarks": sum(entry is not None for entry in landmark_list),
-        },
+        "start_place": _place_record(
+            route.start, relocate=True, region=route.city, on_street=route.legs[0][0]
+        ),
+        "dest_place": _place_record(route.destination, relocate=True, on_street=route.legs[-1][-1]),
+        "route_results": results,
         "init_heading": init_heading,
         "instruction": (
             f"Walk from {route.start.name} to {route.destination.name} "

@@ -59,11 +59,15 @@ _NEGATION = re.compile(
 def intersection_claim(observation: object) -> bool | None:
     """What the model's "current observation" says about an intersection.
 
-    ``True`` if it says the agent is at an intersection, ``False`` if it says
-    it is not, ``None`` if it does not mention intersections (no claim).
+    ``True`` if it says the agent is at an intersection; ``False`` if it says it
+    is not, or does not mention one (an observation that leaves out the
+    intersection in front of the agent claims there is none, as in the
+    reference); ``None`` when the answer has no observation at all (no claim).
     """
-    if not isinstance(observation, str) or "intersection" not in observation.lower():
+    if not isinstance(observation, str):
         return None
+    if "intersection" not in observation.lower():
+        return False
     return _NEGATION.search(observation[:2000]) is None
 
 
@@ -100,11 +104,15 @@ class NavigationEnv(gym.Env[Any, str]):
     layout and seed) or from a real V-IRL ``route_infos.json`` file.
 
     ## Action Space
-    ``spaces.Text``: the model's raw answer, ideally
+    ``spaces.Text``: the model's raw answer,
     ``{"current observation": ..., "current instruction": ..., "action": "forward()"}``
-    (JSON, JSON-ish or a bare action). Actions: ``forward()``, ``stop()`` and
-    ``turn_direction(x)`` with x a compass word (``actions="absolute"``) or one
-    of left, right, slightly left, slightly right (``actions="relative"``).
+    (JSON or JSON-ish; the ``"action"`` value must be exactly one action), or
+    an answer that is exactly one action (whitespace, case, quotes, a code
+    fence or an ``action:`` label around it are tolerated). Prose that merely
+    mentions actions, or several actions, is ``invalid_action``. Actions:
+    ``forward()``, ``stop()`` and ``turn_direction(x)`` with x a compass word
+    (``actions="absolute"``) or one of left, right, slightly left, slightly right
+    (``actions="relative"``).
 
     ## Observation Space
     ``observation="text"``: ``spaces.Text``: the prompt with the instruction,
@@ -121,11 +129,15 @@ class NavigationEnv(gym.Env[Any, str]):
     agent moves or turns; every returned image is a fresh array.
 
     ## Rewards
-    ``correct`` +1 (the agent advances), ``wrong_action`` -1 and
-    ``invalid_action`` -1 (the agent stays), ``wrong_intersection`` -1.5 (the
-    answer's "current observation" claims an intersection where there is none
-    or denies one that is there; checked against the truth). ``exhausted``
-    (default 0) is added when the attempts at a step run out.
+    The paper's table: ``correct`` +1 (the agent advances to the next rail
+    entry; what the answer says about intersections does not change it);
+    ``wrong_action`` -1, or ``wrong_intersection`` -1.5 when the wrong action's
+    "current observation" is also wrong about the intersection (claims one where
+    there is none, or leaves out or denies the one that is there; checked
+    against the truth, not against the landmark text as the reference did);
+    ``invalid_action`` -1 (no single action found). The agent stays after a
+    failed attempt. ``exhausted`` (default 0) is added when the attempts at a
+    step run out.
 
     ## Episode End
     ``terminated`` (success) on a correct ``stop()`` at the destination;
@@ -134,7 +146,10 @@ class NavigationEnv(gym.Env[Any, str]):
     ## Info
     ``instruction``, ``expert_action`` (the correct action of the current step,
     ``None`` once the episode is over), ``step`` (index of the current rail
-    step), ``steps`` (rail length), ``at_intersection``, ``city``; after a step
+    step), ``steps`` (rail length), ``at_intersection``, ``city``, ``theme``,
+    ``position`` ((lat, lng) of the agent), ``heading`` (degrees) and
+    ``observation`` (the current observation sentence exactly as the prompt
+    shows it); after a step
     also ``verdict``, ``feedback``, ``is_success`` and ``step_accuracy``
     (correct attempts / attempts so far).
 
@@ -228,6 +243,7 @@ class NavigationEnv(gym.Env[Any, str]):
             for route in self._routes:
                 chars.update(route.destination.name)
                 for milestone in route.milestones:
+                    chars.update(milestone.sentence(destination=route.destination))
                     if milestone.landmark is not None:
                         chars.update(milestone.landmark.name)
             if observation == "image" or render_mode == "rgb_array":
@@ -280,16 +296,21 @@ class NavigationEnv(gym.Env[Any, str]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
-        """Start a new route (procedural, or one of the loaded routes, chosen by the seed)."""
+        """Start a new route (procedural, or one of the loaded routes, chosen by the seed).
+
+        ``options={"route": k}`` plays loaded route ``k`` (the seed still draws
+        the rail's dropped points and a random initial heading); the same seed
+        draws the same numbers whether or not a route is chosen.
+        """
         super().reset(seed=seed)
-        if options:
-            raise ValueError(f"options: no options are supported; got {sorted(options)}")
+        chosen = self._route_option(options)
         rng = self.np_random
         # Theme cycle: two consecutive seeds per theme (seed s -> theme (s // 2) mod n).
         self._cycle = seed if seed is not None else self._cycle + 1
         self._theme_index = (self._cycle // 2) % len(self.themes)
         if self._routes is not None:
-            route = self._routes[int(rng.integers(len(self._routes)))]
+            drawn = int(rng.integers(len(self._routes)))
+            route = self._routes[drawn if chosen is None else chosen]
             self._city = None
         else:
             cities = self._cities[self._theme_index]
@@ -298,7 +319,7 @@ class NavigationEnv(gym.Env[Any, str]):
             route = sample_route(city, rng, milestones=self.milestone_range)
         init = route.init_heading
         if init is None:
-            init = random_init_heading(route.start_heading, rng)
+            init = random_init_heading(rng)
         self._route = route
         self._rail = build_rail(
             route, init, rng, forward_points=self.forward_points, drop_rate=self.drop_rate
@@ -314,6 +335,22 @@ class NavigationEnv(gym.Env[Any, str]):
         self._prompt = self._compose()
         self._frame = self._render_frame() if self.observation_mode == "image" else None
         return self._observe(), self._info()
+
+    def _route_option(self, options: Mapping[str, Any] | None) -> int | None:
+        """The ``route`` reset option: index of a loaded route (``None``: drawn by the seed)."""
+        if not options:
+            return None
+        unknown = sorted(set(options) - {"route"})
+        if unknown:
+            raise ValueError(f"options: unknown keys {unknown}; allowed: ['route']")
+        if self._routes is None:
+            raise ValueError("options['route'] needs routes=<route_infos.json> (procedural: none)")
+        index = options["route"]
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise ValueError(f"options['route'] must be an int; got {index!r}")
+        if not 0 <= index < len(self._routes):
+            raise ValueError(f"options['route'] must be in 0..{len(self._routes) - 1}; got {index}")
+        return int(index)
 
     def _render_frame(self) -> np.ndarray:
         """The street-view grid at the current rail step."""
@@ -343,16 +380,17 @@ class NavigationEnv(gym.Env[Any, str]):
     def _map_instructions(rail: Sequence[RailStep]) -> list[int]:
         """Index of the instruction sentence each rail step carries out.
 
-        Sentence 0 is the first turn; for milestone m, sentence 2m+1 moves to it
-        and 2m+2 turns there (the destination only has its "move" sentence).
+        Sentence 0 is the first turn; sentence 2k+1 moves along leg k (to
+        milestone k) and 2k+2 turns at milestone k; ``stop()`` at the destination
+        shares the last "move" sentence (as in the reference).
         """
         out = [0]
         leg = 0
         for step in rail[1:]:
-            if step.absolute == "forward()":
+            if step.milestone is None:
                 out.append(2 * leg + 1)
-            elif step.is_final or step.milestone is None:
-                out.append(2 * (step.milestone or 0) + 1)
+            elif step.is_final:
+                out.append(2 * step.milestone + 1)
             else:
                 out.append(2 * step.milestone + 2)
                 leg = step.milestone + 1
@@ -361,8 +399,11 @@ class NavigationEnv(gym.Env[Any, str]):
     def _expert(self, step: RailStep) -> str:
         return step.absolute if self.vocabulary.name == "absolute" else step.relative
 
+    def _observation(self, step: RailStep) -> str:
+        return observation_text(step, image=self.observation_mode == "image")
+
     def _compose(self, feedback: str = "") -> str:
-        current = observation_text(self._rail[min(self._index, len(self._rail) - 1)])
+        current = self._observation(self._rail[min(self._index, len(self._rail) - 1)])
         return prompt_text(
             self._instruction, self._vocabulary_sentence, self._history, current, feedback
         )
@@ -374,30 +415,34 @@ class NavigationEnv(gym.Env[Any, str]):
         parsed = parse_action(action, self.vocabulary)
         step = self._rail[self._index]
         expert = self._expert(step)
-        claim = intersection_claim(parsed.observation)
-        if claim is not None and claim != step.at_intersection:
-            verdict = "wrong_intersection"
-            feedback = (
-                "You said you observe an intersection, but there is none here."
-                if claim
-                else "You said there is no intersection, but you are at one."
-            )
-        elif parsed.action is None:
+        if parsed.action is None:
             verdict = "invalid_action"
             feedback = parsed.error or "No valid action found."
         elif str(parsed.action) == expert:
+            # Correct is correct: what the answer says about intersections does not change it.
             verdict = "correct"
             feedback = f"Correct: {expert}."
         else:
-            verdict = "wrong_action"
-            feedback = f"{parsed.action} is not the right action here."
+            claim = intersection_claim(parsed.observation)
+            if claim is not None and claim != step.at_intersection:
+                verdict = "wrong_intersection"
+                feedback = (
+                    f"{parsed.action} is not the right action here, and you said you observe "
+                    "an intersection, but there is none here."
+                    if claim
+                    else f"{parsed.action} is not the right action here, and you are at an "
+                    "intersection, which your observation did not say."
+                )
+            else:
+                verdict = "wrong_action"
+                feedback = f"{parsed.action} is not the right action here."
         self._attempts += 1
         terminated = truncated = False
         reward = self.rewards[verdict]
         if verdict == "correct":
             self._correct += 1
             step_no = self._index + 1
-            self._history.append(f"O_{step_no}: {observation_text(step)}")
+            self._history.append(f"O_{step_no}: {self._observation(step)}")
             self._history.append(f"A_{step_no}: {expert}")
             self._index += 1
             self._attempts_here = 0
@@ -435,6 +480,9 @@ class NavigationEnv(gym.Env[Any, str]):
             "at_intersection": step.at_intersection,
             "city": self._route.city,
             "theme": self.themes[self._theme_index].name,
+            "position": (step.lat, step.lng),
+            "heading": step.heading,
+            "observation": self._observation(step),
         }
 
     # ------------------------------------------------------------------ helpers
@@ -446,7 +494,7 @@ class NavigationEnv(gym.Env[Any, str]):
         line = self._instruction[self._instruction_of_step[self._index]]
         return json.dumps(
             {
-                "current observation": observation_text(step),
+                "current observation": self._observation(step),
                 "current instruction": line.split(". ", 1)[-1],
                 "action": self._expert(step),
             },

@@ -13,7 +13,8 @@ Instructions are numbered sentences, two per milestone::
 
 Observations name the visible landmark and whether the agent stands at an
 intersection: ``"Blue Door Bakery is on your left; You observe an intersection"``
-or ``"No landmarks nearby"``.
+or ``"No landmarks nearby"``; in image mode they never name a landmark
+(``"You see the four street views in the image; You observe an intersection"``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from navenvs.model import Route
 from navenvs.routes import RailStep
 
 __all__ = [
+    "ANSWER_RULE",
     "ANSWER_SHAPE",
+    "IMAGE_OBSERVATION",
     "INTERSECTION_TEXT",
     "action_space_text",
     "instruction_lines",
@@ -34,6 +37,8 @@ __all__ = [
 ]
 
 INTERSECTION_TEXT = "You observe an intersection"
+#: The current observation in image mode (the landmark is only in the image).
+IMAGE_OBSERVATION = "You see the four street views in the image"
 ANSWER_SHAPE = (
     '{"current observation": "<what you observe now>", '
     '"current instruction": "<the instruction sentence you are carrying out>", '
@@ -41,47 +46,58 @@ ANSWER_SHAPE = (
 )
 
 
+def _has_landmark(sentence: str) -> bool:
+    return not sentence.strip().lower().startswith("no landmark")
+
+
+#: What the parser accepts, said in every prompt.
+ANSWER_RULE = (
+    'Its "action" value must be exactly one action; an answer that is only the action '
+    "(for example forward()) is accepted too. Text that merely mentions actions is not "
+    "an answer."
+)
+
+
 def instruction_lines(route: Route, init_heading: float) -> list[str]:
-    """The numbered route instruction (2 sentences per milestone)."""
+    """The numbered route instruction (2 sentences per milestone).
+
+    The landmark clauses are the milestones' sentences, the same text the agent
+    observes on arriving there (verbatim from a route file for real routes).
+    """
     first = route.start_heading
     lines = [
-        f"First, turn {relative_turn_word(init_heading, first)} to face {compass_word(first)}."
+        f"First, turn {relative_turn_word(init_heading, first)} to face "
+        f"{route.start_word or compass_word(first)}."
     ]
     last = len(route.milestones) - 1
     for index, milestone in enumerate(route.milestones):
         if index == last:
-            name = (milestone.landmark or route.destination).name
-            relation = milestone.relation or "front"
-            lines.append(
-                "Move forward until you reach the destination where The destination "
-                f"{name} is on your {relation}."
-            )
+            sentence = milestone.sentence(destination=route.destination)
+            lines.append(f"Move forward until you reach the destination where {sentence}.")
             break
-        where = (
-            f" where {milestone.landmark.name} is on your {milestone.relation}"
-            if milestone.landmark is not None and milestone.relation
-            else ""
-        )
+        sentence = milestone.sentence()
+        where = f" where {sentence}" if _has_landmark(sentence) else ""
         lines.append(f"Move forward until you reach the next intersection{where}.")
         target = milestone.next_heading
         if target is None:
             target = milestone.arrival_heading
         lines.append(
             f"Turn {relative_turn_word(milestone.arrival_heading, target)} to face "
-            f"{compass_word(target)}."
+            f"{milestone.next_word or compass_word(target)}."
         )
     return [f"{n}. {line}" for n, line in enumerate(lines, start=1)]
 
 
-def observation_text(step: RailStep) -> str:
-    """What the agent observes at a rail step."""
-    relation = step.landmark_relation()
-    if step.landmark is None or relation is None:
-        sentence = "No landmarks nearby"
-    elif step.milestone is not None and not step.at_intersection:
-        sentence = f"The destination {step.landmark.name} is on your {relation}"
-    else:
-        sentence = f"{step.landmark.name} is on your {relation}"
+def observation_text(step: RailStep, *, image: bool = False) -> str:
+    """What the agent is told it observes at a rail step.
+
+    Text mode: the landmark sentence (``"Aritzia is on your left front"``,
+    ``"No landmarks nearby"``), plus ``"; You observe an intersection"`` at
+    intersections. Image mode never names a landmark: the sentence says the agent
+    sees the four street views (the landmark is only in the image), plus the
+    intersection sentence where there is one.
+    """
+    sentence = IMAGE_OBSERVATION if image else step.sentence
     if step.at_intersection:
         sentence += f"; {INTERSECTION_TEXT}"
     return sentence
@@ -118,4 +134,5 @@ def prompt_text(
     if feedback:
         parts.append(feedback)
     parts.append(f"Answer with one JSON object: {ANSWER_SHAPE}")
+    parts.append(ANSWER_RULE)
     return "\n".join(parts) + "\n"

@@ -12,7 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Milestone", "Place", "Route"]
+__all__ = ["NO_LANDMARK", "Milestone", "Place", "Route"]
+
+#: The sentence of a milestone without a landmark (as V-IRL files write it).
+NO_LANDMARK = "No landmark nearby"
 
 
 @dataclass(frozen=True)
@@ -45,16 +48,29 @@ class Place:
 class Milestone:
     """A decision point of a route: an intersection where the route turns, or the destination.
 
+    In a V-IRL file, milestone ``k`` (0-based, the point ``P(k+1)``) is described
+    by two ``milestone_info`` blocks: block ``k`` (the leg that arrives here: its
+    heading, length and the landmark seen on arriving) and block ``k + 1`` (the
+    turn made here, its ``to_next_intersection_heading``).
+
     Attributes:
         lat: Latitude of the point.
         lng: Longitude of the point.
-        arrival_heading: Heading of travel when arriving here (V-IRL ``human_heading``).
-        next_heading: Heading to face for the next leg (V-IRL
-            ``to_next_intersection_heading``); ``None`` at the destination.
+        arrival_heading: Heading of travel when arriving here (the heading of the
+            leg that ends here).
+        next_heading: Heading to face for the next leg (the turn made here);
+            ``None`` at the destination.
         landmark: The most prominent place nearby, or ``None``.
         relation: Where the landmark lies relative to ``arrival_heading``
             (``"left front"``, ...); ``None`` without a landmark.
         distance: Length of the leg that arrives here, in metres.
+        landmark_text: The landmark sentence seen on arriving, verbatim from a
+            route file (``"Aritzia is on your left front"``, ``"No landmark
+            nearby"``, ``"The destination ... is on your left"``); ``None`` for
+            procedural routes, whose sentence is built from ``landmark`` and
+            ``relation`` (see :meth:`sentence`).
+        next_word: The compass word a route file gives for ``next_heading``
+            (``None``: computed from the number).
     """
 
     lat: float
@@ -64,6 +80,24 @@ class Milestone:
     landmark: Place | None
     relation: str | None
     distance: float
+    landmark_text: str | None = None
+    next_word: str | None = None
+
+    def sentence(self, *, destination: Place | None = None) -> str:
+        """The landmark sentence seen on arriving here.
+
+        Args:
+            destination: The route's destination when this is the last
+                milestone (its sentence then reads "The destination ... is on your ...").
+        """
+        if self.landmark_text is not None:
+            return self.landmark_text
+        if destination is not None:
+            place = self.landmark or destination
+            return f"The destination {place.name} is on your {self.relation or 'front'}"
+        if self.landmark is None or not self.relation:
+            return NO_LANDMARK
+        return f"{self.landmark.name} is on your {self.relation}"
 
 
 @dataclass(frozen=True)
@@ -74,6 +108,8 @@ class Route:
         start: The start place (the agent starts at its position).
         destination: The destination place.
         start_heading: Heading of the first leg (the agent's first turn faces it).
+        start_word: The compass word a route file gives for ``start_heading``
+            (``None``: computed from the number).
         milestones: Decision points; the last one is the destination.
         legs: For each milestone, the polyline (lat, lng) points of the leg that
             arrives there, starting at the previous milestone (or the start) and
@@ -90,6 +126,7 @@ class Route:
     legs: tuple[tuple[tuple[float, float], ...], ...]
     init_heading: float | None = None
     city: str = ""
+    start_word: str | None = None
 
     def __post_init__(self) -> None:
         if not self.milestones:

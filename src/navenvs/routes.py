@@ -1,33 +1,52 @@
 """The expert rail: a route turned into the sequence of decisions the agent must make.
 
-For a route with milestones ``m_1 .. m_K`` (``m_K`` the destination) the rail is::
+This is the reference environment's rail (``VIRL_DATA.md``), for real and
+procedural routes alike. With ``P0`` the start and ``P1 .. Pn`` the milestones
+(``Pn`` the destination)::
 
-    at the start, facing init_heading     -> turn_direction(heading of leg 1)
-    at the start, facing leg 1            -> forward()
-    at each kept point along leg 1        -> forward()
-    at m_1, facing its arrival heading    -> turn_direction(heading of leg 2)
-    at m_1, facing leg 2                  -> forward()
+    at P0, facing the initial heading          -> turn_direction(heading of leg 0)
+    at each kept point k/N of leg 0 (k < N)    -> forward()
+    at P1, facing leg 0's heading              -> turn_direction(heading of leg 1)
+    at each kept point k/N of leg 1            -> forward()
     ...
-    at m_K (the destination)              -> stop()
+    at Pn (the destination)                    -> stop()
 
-``forward_points`` points are interpolated along each leg and each is dropped
-with probability ``drop_rate`` (the reference used 5 and 0.5), so the number
-of ``forward()`` steps per leg varies between episodes. All randomness comes
-from the generator passed in.
+``N`` is ``forward_points`` (the reference used 5); the points at ``k/N`` for
+``k = 1 .. N-1`` are inserted (the ``N/N`` point is the milestone itself) and
+each is dropped with probability ``drop_rate`` (the reference used 0.5). A leg
+of 5 m or less gets no points, as in the reference. Every correct action moves
+the agent to the next rail entry: a correct turn at ``Pk`` puts it on the first
+kept point of the next leg (or on ``P(k+1)`` when all were dropped); there is no
+``forward()`` on the spot after a turn. All randomness comes from the generator
+passed in, which draws ``N - 1`` numbers per leg whatever the geometry.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 
-from navenvs.geo import bearing, compass_word, haversine, relation_word, relative_turn_word
-from navenvs.model import Milestone, Place, Route
+from navenvs.geo import bearing, compass_word, haversine, relative_turn_word
+from navenvs.model import Place, Route
 
-__all__ = ["RailStep", "build_rail", "interpolate"]
+__all__ = [
+    "MIN_LEG_FOR_POINTS",
+    "NO_LANDMARKS",
+    "RailStep",
+    "build_rail",
+    "interpolate",
+    "leg_length",
+    "random_init_heading",
+]
+
+
+#: What the agent observes between milestones.
+NO_LANDMARKS: Final = "No landmarks nearby"
+#: Legs this short (metres) get no interpolated points (the reference's rule).
+MIN_LEG_FOR_POINTS: Final = 5.0
 
 
 @dataclass(frozen=True)
@@ -40,9 +59,11 @@ class RailStep:
         heading: The agent's heading before acting (degrees).
         milestone: Index of the milestone the agent stands at, or ``None``.
         at_intersection: True at intersections (milestones other than the destination).
-        landmark: The landmark visible here (milestone landmark or destination), or ``None``.
+        landmark: The landmark of the milestone here (the destination at the end), or ``None``.
         absolute: The expert action in the absolute vocabulary.
         relative: The expert action in the relative vocabulary.
+        sentence: The landmark sentence observed here: the milestone's sentence
+            (verbatim from a route file), or ``"No landmarks nearby"``.
     """
 
     lat: float
@@ -53,21 +74,12 @@ class RailStep:
     landmark: Place | None
     absolute: str
     relative: str
+    sentence: str = NO_LANDMARKS
 
     @property
     def is_final(self) -> bool:
         """True for the ``stop()`` step."""
         return self.absolute == "stop()"
-
-    def landmark_relation(self) -> str | None:
-        """Where the landmark lies relative to the current heading."""
-        if self.landmark is None:
-            return None
-        if haversine(self.lat, self.lng, self.landmark.lat, self.landmark.lng) < 0.5:
-            return "front"
-        return relation_word(
-            self.heading, bearing(self.lat, self.lng, self.landmark.lat, self.landmark.lng)
-        )
 
 
 def interpolate(
@@ -92,18 +104,16 @@ def interpolate(
     return b[0], b[1], bearing(*a, *b)
 
 
-def _turn(current: float, target: float) -> tuple[str, str]:
+def _turn(current: float, target: float, word: str | None = None) -> tuple[str, str]:
     return (
-        f"turn_direction({compass_word(target)})",
+        f"turn_direction({word or compass_word(target)})",
         f"turn_direction({relative_turn_word(current, target)})",
     )
 
 
-def _milestone_landmark(route: Route, index: int) -> Place | None:
-    milestone: Milestone = route.milestones[index]
-    if index == len(route.milestones) - 1:
-        return milestone.landmark or route.destination
-    return milestone.landmark
+def leg_length(leg: tuple[tuple[float, float], ...]) -> float:
+    """Length of a polyline in metres."""
+    return sum(haversine(*a, *b) for a, b in itertools.pairwise(leg))
 
 
 def build_rail(
@@ -120,43 +130,40 @@ def build_rail(
         route: The route.
         init_heading: The agent's initial heading (degrees).
         rng: Source of the dropped points.
-        forward_points: Points interpolated along each leg (before dropping).
-        drop_rate: Probability of dropping each interpolated point.
+        forward_points: ``N``: the points at ``k/N`` of each leg, ``k = 1 .. N-1``,
+            are candidates for ``forward()`` steps.
+        drop_rate: Probability of dropping each candidate point.
     """
-    steps: list[RailStep] = []
+    milestones = route.milestones
+    last = len(milestones) - 1
     start_lat, start_lng = route.legs[0][0]
-    absolute, relative = _turn(init_heading, route.start_heading)
-    steps.append(
-        RailStep(start_lat, start_lng, init_heading, None, False, None, absolute, relative)
-    )
+    absolute, relative = _turn(init_heading, route.start_heading, route.start_word)
+    steps = [RailStep(start_lat, start_lng, init_heading, None, False, None, absolute, relative)]
     heading = route.start_heading
-    last = len(route.milestones) - 1
-    for index, (milestone, leg) in enumerate(zip(route.milestones, route.legs, strict=True)):
-        # The step at the start of the leg (after turning) and the kept interior points.
-        lat, lng = leg[0]
-        steps.append(
-            RailStep(
-                lat,
-                lng,
-                heading,
-                index - 1 if index else None,
-                index > 0,
-                _milestone_landmark(route, index - 1) if index else None,
-                "forward()",
-                "forward()",
-            )
-        )
-        keep: list[bool] = (rng.random(forward_points) >= drop_rate).tolist()
-        for k, kept in enumerate(keep, start=1):
-            if not kept:
-                continue
-            lat, lng, seg_heading = interpolate(leg, k / (forward_points + 1))
-            steps.append(
-                RailStep(lat, lng, seg_heading, None, False, None, "forward()", "forward()")
-            )
+    candidates = max(forward_points - 1, 0)
+    for index, (milestone, leg) in enumerate(zip(milestones, route.legs, strict=True)):
+        keep: list[bool] = (rng.random(candidates) >= drop_rate).tolist()
+        if leg_length(leg) > MIN_LEG_FOR_POINTS:
+            straight = len(leg) == 2
+            for k, kept in enumerate(keep, start=1):
+                if kept:
+                    lat, lng, segment = interpolate(leg, k / forward_points)
+                    steps.append(
+                        RailStep(
+                            lat,
+                            lng,
+                            heading if straight else segment,
+                            None,
+                            False,
+                            None,
+                            "forward()",
+                            "forward()",
+                        )
+                    )
         arrival = milestone.arrival_heading
-        landmark = _milestone_landmark(route, index)
         if index == last:
+            place = milestone.landmark or route.destination
+            sentence = milestone.sentence(destination=route.destination)
             steps.append(
                 RailStep(
                     milestone.lat,
@@ -164,24 +171,32 @@ def build_rail(
                     arrival,
                     index,
                     False,
-                    landmark,
+                    place,
                     "stop()",
                     "stop()",
+                    sentence,
                 )
             )
         else:
             target = milestone.next_heading if milestone.next_heading is not None else arrival
-            absolute, relative = _turn(arrival, target)
+            absolute, relative = _turn(arrival, target, milestone.next_word)
             steps.append(
                 RailStep(
-                    milestone.lat, milestone.lng, arrival, index, True, landmark, absolute, relative
+                    milestone.lat,
+                    milestone.lng,
+                    arrival,
+                    index,
+                    True,
+                    milestone.landmark,
+                    absolute,
+                    relative,
+                    milestone.sentence(),
                 )
             )
             heading = target
     return tuple(steps)
 
 
-def random_init_heading(start_heading: float, rng: np.random.Generator) -> float:
-    """An initial heading at least 20 degrees away from the first leg (so a turn is needed)."""
-    offset = float(rng.uniform(20.0, 340.0))
-    return math.fmod(start_heading + offset, 360.0)
+def random_init_heading(rng: np.random.Generator) -> float:
+    """A uniform whole-degree initial heading in ``0 .. 359`` (as the reference draws it)."""
+    return float(rng.integers(360))

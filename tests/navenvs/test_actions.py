@@ -80,7 +80,11 @@ def test_every_canonical_action_parses_back(vocab: ActionVocabulary) -> None:
         assert parsed(text, vocab).action == action
         assert parsed(json.dumps({"action": text}), vocab).action == action
         assert parsed(f"{{'action': '{text}',}}", vocab).action == action
-        assert parsed(f"I will now do {text} and wait.", vocab).action == action
+        assert parsed(f"```\n{text}\n```", vocab).action == action
+        assert parsed(f"Action: {text}", vocab).action == action
+        # Prose that mentions the action is not an answer (it was reward-hacked).
+        assert parsed(f"I will now do {text} and wait.", vocab).action is None
+        assert parsed(f"I should not do {text}", vocab).action is None
 
 
 # ---------------------------------------------------------------------------
@@ -145,20 +149,11 @@ def test_accepted_variants(text: str, vocab: ActionVocabulary, expected: str) ->
             "fields",
         ),
         ("**Action:** forward()", "forward()", "fields"),
-        ("I see the destination.\n\nstop()", "stop()", "bare"),
         ("```\nforward()\n```", "forward()", "bare"),
-        ("- turn_direction(north)", "turn_direction(north)", "bare"),
-        (
-            "So the right move is turn_direction(northwest), I think.",
-            "turn_direction(northwest)",
-            "embedded",
-        ),
-        ("Moving on: forward().", "forward()", "embedded"),
-        (
-            '{"current observation": "x", "action": "I choose turn_direction(west) now"}',
-            "turn_direction(west)",
-            "json",
-        ),
+        ("  ```text\n  Stop()  \n```  ", "stop()", "bare"),
+        ("action: turn_direction(north)", "turn_direction(north)", "fields"),
+        ("ACTION = 'forward()'", "forward()", "fields"),
+        ("\"turn_direction('south')\"", "turn_direction(south)", "bare"),
     ],
 )
 def test_response_shapes(text: str, expected: str, form: str) -> None:
@@ -220,14 +215,23 @@ def test_observation_and_instruction_fields() -> None:
         (
             '{"action": "forward() then turn_direction(east)"}',
             ABSOLUTE,
-            "found 2 actions in the action field (forward(), turn_direction(east))",
+            "the action field must hold exactly one action",
+        ),
+        (
+            '{"current observation": "x", "action": "I choose turn_direction(west) now"}',
+            ABSOLUTE,
+            "the action field must hold exactly one action",
         ),
         (
             "First forward(), then turn_direction(east), finally stop().",
             ABSOLUTE,
-            "found 3 actions in the response",
+            "actions mentioned in prose are not an answer",
         ),
-        ("forward()\nstop()", ABSOLUTE, "found different action lines (forward(), stop())"),
+        ("I should not do forward()", ABSOLUTE, "actions mentioned in prose are not an answer"),
+        ("So the right move is turn_direction(northwest), I think.", ABSOLUTE, "in prose"),
+        ("I see the destination.\n\nstop()", ABSOLUTE, "in prose"),
+        ("- turn_direction(north)", ABSOLUTE, "in prose"),
+        ("forward()\nstop()", ABSOLUTE, "in prose"),
         ("Move forward until you reach the next intersection.", ABSOLUTE, "no action found"),
         ("Please stop here", ABSOLUTE, "no action found"),
         ("turn_direction north", ABSOLUTE, "no action found"),
@@ -326,10 +330,12 @@ def test_text_without_action_words_yields_no_action(text: str) -> None:
         lambda s: not ACTION_LIKE.search(s)
     ),
 )
-def test_one_embedded_action_is_found(action: Action, before: str, after: str) -> None:
+def test_an_action_inside_prose_is_never_taken(action: Action, before: str, after: str) -> None:
     text = f"{before} {action} {after}"
     result = parsed(text)
-    assert result.action == action, (text, result)
+    if any(c.isalnum() for c in before + after):
+        assert result.action is None, (text, result)
+        assert result.error is not None
 
 
 @given(st.sampled_from(RELATIVE.actions), st.sampled_from(["json", "json-ish", "fields", "fence"]))

@@ -272,10 +272,17 @@ def _check_route(city: City, route: Route, low: int, high: int) -> None:
     assert route.city == city.name and route.init_heading is None
     assert route.start != route.destination
     start_node = city.nearest_intersection(route.start.lat, route.start.lng)
-    goal_node = city.nearest_intersection(route.destination.lat, route.destination.lng)
-    assert start_node != goal_node
     assert route.legs[0][0] == city.latlng(start_node)
-    assert route.legs[-1][-1] == city.latlng(goal_node)
+    # The route ends at the destination's foot point on its street, in front of it.
+    goal = city.places.index(route.destination)
+    assert route.legs[-1][-1] == city.place_foot[goal]
+    end_lat, end_lng = route.legs[-1][-1]
+    dest = route.destination
+    assert geo.haversine(end_lat, end_lng, dest.lat, dest.lng) <= 12.0
+    if route.legs[-1][-1] not in {city.latlng(v) for v in range(len(city.intersections))}:
+        # Mid-block: the shop is beside the street, to the left or to the right.
+        assert route.milestones[-1].relation in ("left", "right")
+    assert sum(m.distance for m in route.milestones) > 10.0
     assert route.start_heading == pytest.approx(geo.bearing(*route.legs[0][0], *route.legs[0][1]))
     for k, (milestone, leg) in enumerate(zip(route.milestones, route.legs, strict=True)):
         assert len(leg) >= 2

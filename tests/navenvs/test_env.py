@@ -1,5 +1,6 @@
 import json
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import pytest
@@ -86,35 +87,55 @@ def test_history_and_wrong_actions() -> None:
         env.step(wrong)
 
 
-def test_intersection_claims_are_checked_against_the_truth() -> None:
-    env = gym.make(IDS[0], forward_points=0)
-    for seed in range(30):
+def _wrong_action(info: dict[str, Any]) -> str:
+    return "stop()" if info["expert_action"] != "stop()" else "forward()"
+
+
+def test_reward_table_of_the_paper() -> None:
+    """+1 correct (whatever the intersection claim); -1 wrong; -1.5 wrong with a false claim."""
+    env = gym.make(IDS[0], forward_points=0, max_attempts=100)
+    at_intersection = not_at_intersection = 0
+    for seed in range(20):
         _, info = env.reset(seed=seed)
-        # walk the rail to its first intersection, checking claims on the way
-        while not info["at_intersection"]:
-            claim = json.dumps(
-                {
-                    "current observation": "You observe an intersection",
-                    "action": info["expert_action"],
-                }
+        while True:
+            here = info["at_intersection"]
+            false_claim = "There is no intersection here" if here else "You observe an intersection"
+            true_claim = "You observe an intersection" if here else "No landmarks nearby"
+            wrong = _wrong_action(info)
+            cases = [
+                ({"current observation": false_claim, "action": wrong}, -1.5, "wrong_intersection"),
+                ({"current observation": true_claim, "action": wrong}, -1.0, "wrong_action"),
+                (wrong, -1.0, "wrong_action"),  # no observation: no claim
+                ("I should not do forward()", -1.0, "invalid_action"),
+            ]
+            for answer, reward, verdict in cases:
+                text = answer if isinstance(answer, str) else json.dumps(answer)
+                _, got, _, truncated, after = env.step(text)
+                assert (got, after["verdict"]) == (reward, verdict), (seed, answer)
+                assert after["step"] == info["step"] and not truncated  # the agent stays
+            # A correct action with a false intersection claim is still correct.
+            expert = info["expert_action"]
+            _, got, terminated, _, after = env.step(
+                json.dumps({"current observation": false_claim, "action": expert})
             )
-            _, reward, _, _, bad = env.step(claim)
-            assert reward == -1.5 and bad["verdict"] == "wrong_intersection"
-            _, reward, _, _, info = env.step(env.unwrapped.expert_action())
-            assert reward == 1.0
-        denial = json.dumps(
-            {
-                "current observation": "There is no intersection here",
-                "action": info["expert_action"],
-            }
-        )
-        _, reward, _, _, bad = env.step(denial)
-        assert reward == -1.5 and bad["verdict"] == "wrong_intersection"
-        honest = json.dumps(
-            {"current observation": "I see an intersection", "action": info["expert_action"]}
-        )
-        _, reward, *_ = env.step(honest)
-        assert reward == 1.0
+            assert got == 1.0 and after["verdict"] == "correct"
+            assert after["step"] == info["step"] + 1
+            at_intersection += here
+            not_at_intersection += not here
+            info = after
+            if terminated:
+                break
+    assert at_intersection >= 20 and not_at_intersection >= 20
+
+
+def test_leaving_out_the_intersection_is_a_false_claim() -> None:
+    env = gym.make(IDS[0], forward_points=0)
+    _, info = env.reset(seed=1)
+    while not info["at_intersection"]:
+        _, _, _, _, info = env.step(env.unwrapped.expert_action())
+    silent = json.dumps({"current observation": "A shop is on my left", "action": "stop()"})
+    _, reward, _, _, info = env.step(silent)
+    assert reward == -1.5 and info["verdict"] == "wrong_intersection"
 
 
 @pytest.mark.parametrize(

@@ -39,30 +39,67 @@ def test_views_change_when_the_agent_moves_and_not_when_it_fails() -> None:
     assert reward == 1.0 and not np.array_equal(moved["image"], obs["image"])
 
 
-def test_a_landmark_said_to_be_in_front_is_on_the_front_view() -> None:
+VIEW_OF_RELATION = {"front": 0, "right": 1, "behind": 2, "left": 3}
+#: Top-left corner of each view's quadrant in a 512 px grid (front, right, back, left).
+QUADRANT = {0: (0, 0), 1: (256, 0), 2: (0, 256), 3: (256, 256)}
+
+
+def test_a_landmark_is_in_the_view_its_sentence_names() -> None:
+    """The sentence the instruction gives ("X is on your left") matches the picture."""
     env = gym.make(IMAGE, image_size=512, forward_points=0)
-    checked = 0
-    for seed in range(160):
-        obs, info = env.reset(seed=seed)
+    checked: dict[int, int] = {0: 0, 1: 0, 3: 0}
+    for seed in range(60):
+        _, info = env.reset(seed=seed)
         while True:
-            current = obs["text"].split("Current observation O_")[1].splitlines()[0]
-            match = re.search(r": (?:The destination )?(.+?) is on your front\b", current)
             step = env.unwrapped.rail[info["step"]]
+            match = re.fullmatch(
+                r"(?:The destination )?(.+?) is on your (front|right|behind|left)", step.sentence
+            )
             near = step.landmark is not None and (
                 haversine(step.lat, step.lng, step.landmark.lat, step.landmark.lng) <= 25.0
             )
             if match and near:
                 # Milestone landmarks are the most-reviewed place within 20 m, as in V-IRL.
-                name = match.group(1)
+                name, view = match.group(1), VIEW_OF_RELATION[match.group(2)]
                 signs = env.unwrapped.street_view.signs
-                assert any(s[0] == name and s[1] == 0 for s in signs), (seed, name, signs)
-                (_, _, x1, y1) = next(s[2] for s in signs if s[0] == name and s[1] == 0)
-                assert x1 <= 256 and y1 <= 256  # inside the top-left (front) quadrant
-                checked += 1
-            obs, _, terminated, truncated, info = env.step(env.unwrapped.expert_action())
+                assert any(s[0] == name and s[1] == view for s in signs), (seed, name, signs)
+                (x0, y0, _, _) = next(s[2] for s in signs if s[0] == name and s[1] == view)
+                left, top = QUADRANT[view]
+                assert left <= x0 < left + 256 and top <= y0 < top + 256
+                checked[view] = checked.get(view, 0) + 1
+            _, _, terminated, truncated, info = env.step(env.unwrapped.expert_action())
             if terminated or truncated:
                 break
-    assert checked >= 3
+    assert checked[1] >= 3 and checked[3] >= 3  # destinations beside the street
+
+
+def test_image_observations_name_no_landmark() -> None:
+    """The landmark is only in the image: no observation sentence (current or past) names it."""
+    for env_id in (IMAGE, VISUAL_OOD):
+        env = gym.make(env_id, image_size=224)
+        landmark_steps = 0
+        for seed in range(6):
+            obs, info = env.reset(seed=seed)
+            names = {s.landmark.name for s in env.unwrapped.rail if s.landmark is not None} | {
+                env.unwrapped.route.destination.name
+            }
+            while True:
+                observed = [
+                    line
+                    for line in obs["text"].splitlines()
+                    if line.startswith(("O_", "Current observation O_"))
+                ]
+                assert observed
+                for line in observed:
+                    assert not any(name in line for name in names), (seed, line)
+                assert not any(name in info["observation"] for name in names)
+                assert info["observation"].startswith("You see the four street views")
+                step = env.unwrapped.rail[info["step"]]
+                landmark_steps += step.landmark is not None
+                obs, _, terminated, truncated, info = env.step(env.unwrapped.expert_action())
+                if terminated or truncated:
+                    break
+        assert landmark_steps >= 6
 
 
 def test_the_expert_succeeds_in_image_mode() -> None:
