@@ -9,21 +9,36 @@ next observation (which carries the feedback on a failed attempt) as a
 Output layout (``out``)::
 
     out/
+      .lock                                 # held while a run writes here (one writer)
       summary.json                          # one entry per id + the run settings (atomic)
       cardenvs__GeneralPoints-v0/
-        episodes.jsonl                      # one record per finished episode (append-only)
+        episodes.jsonl                      # one record per episode played (append-only)
 
 Records are appended whole (:func:`oodgym.atomic.append_line`) as each
 episode finishes, so a run stopped at any point (Ctrl-C, ``kill -9``) resumes
-by rerunning the same call: seeds already recorded are skipped, a torn last
-line is cut off before anything is appended, and the summary is computed from
-the records of the requested seeds only, sorted by seed (so it does not depend
-on ``concurrency``).
+by rerunning the same call: seeds with a completed record are skipped, a torn
+last line is cut off before anything is appended, and the summary is computed
+from the latest completed record of each requested seed, sorted by seed (so it
+does not depend on ``concurrency``).
+
+An episode whose policy raised :class:`~oodgym.policies.ServerError` (the
+server gave no usable answer, retries spent) is recorded with ``"status":
+"error"`` and the error message: it is not judged, not counted in the success
+rates (``not_run`` in the summary), :func:`evaluate` raises
+:class:`IncompleteEvaluationError` at the end, and rerunning the same call
+plays exactly those episodes again. Completed records have ``"status":
+"completed"`` (records without a status, from older versions, count as
+completed).
+
+Assistant answers are stored in the transcript up to :data:`STORED_ANSWER_CHARS`
+characters; a longer one is cut there and its message gets ``answer_chars`` (the
+full length) and ``answer_sha256`` (of the full UTF-8 text).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import importlib
 import io
 import json
@@ -35,7 +50,8 @@ import threading
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -46,14 +62,18 @@ from oodgym._version import __version__
 from oodgym.atomic import append_line, write_bytes_atomic, write_text_atomic
 from oodgym.conversation import Message, assistant_message, observation_message, without_images
 from oodgym.families import load_families, presets
-from oodgym.policies import Policy, as_policy, make_policy, policy_name
+from oodgym.policies import Policy, ServerError, as_policy, make_policy, policy_name
 
 __all__ = [
+    "STORED_ANSWER_CHARS",
     "EnvSummary",
     "EvaluationError",
+    "IncompleteEvaluationError",
+    "OutputInUseError",
     "Summary",
     "episodes_path",
     "evaluate",
+    "is_completed",
     "plot",
     "read_records",
     "resolve_ids",
@@ -62,10 +82,43 @@ __all__ = [
 
 EPISODES_FILE = "episodes.jsonl"
 SUMMARY_FILE = "summary.json"
+LOCK_FILE = ".lock"
+
+#: Longest answer kept whole in a record's transcript, in characters. Paper-style
+#: answers are a few hundred characters and a long chain of thought a few thousand;
+#: 16 KiB keeps those whole while a runaway 5 MB answer costs 16 KiB per record.
+STORED_ANSWER_CHARS = 16_384
+
+#: Longest error message kept in a not-run record, in characters.
+_ERROR_CHARS = 2_000
+
+COMPLETED = "completed"
+FAILED = "error"
 
 
 class EvaluationError(RuntimeError):
     """An episode failed while running (the policy or the environment raised)."""
+
+
+class IncompleteEvaluationError(EvaluationError):
+    """Some episodes did not run (their server failed); rerun the same call to run them.
+
+    Raised by :func:`evaluate` after every other episode has run and
+    ``summary.json`` has been written.
+
+    Attributes:
+        summary: The summary of the completed episodes (``not_run`` per id).
+        not_run: How many requested episodes have no completed record.
+    """
+
+    def __init__(self, message: str, *, summary: Summary, not_run: int) -> None:
+        super().__init__(message)
+        self.summary = summary
+        self.not_run = not_run
+
+
+class OutputInUseError(RuntimeError):
+    """Another evaluation is writing to the output folder (its ``.lock`` is held)."""
 
 
 # --------------------------------------------------------------------------- ids
@@ -168,6 +221,11 @@ def read_records(path: str | os.PathLike[str], *, repair: bool = False) -> list[
     return records
 
 
+def is_completed(record: Mapping[str, Any]) -> bool:
+    """Whether a record is of an episode that ran to its end (not a failed-to-run one)."""
+    return bool(record.get("status", COMPLETED) == COMPLETED)
+
+
 def _check_compatible(
     records: Iterable[Mapping[str, Any]], path: Path, policy: str, env_kwargs: Mapping[str, Any]
 ) -> None:
@@ -196,7 +254,7 @@ class EnvSummary:
         split: ``in-distribution``, ``rule-ood``, ``visual-ood`` (``unknown``
             for ids no family announces).
         family: The family that registers the id.
-        episodes: Episodes counted (records of the requested seeds).
+        episodes: Episodes counted (completed records of the requested seeds).
         successes: Episodes that ended in success.
         success_rate: ``successes / episodes``.
         stderr: Standard error of the success rate, ``sqrt(p (1 - p) / N)``.
@@ -205,6 +263,8 @@ class EnvSummary:
         verdict_counts: How often each verdict occurred, over all attempts.
         mean_step_accuracy: Mean final ``step_accuracy`` (``None`` unless the
             environment reports it, as navigation does).
+        not_run: Requested episodes without a completed record (their server
+            failed); not counted anywhere else. A rerun plays them.
     """
 
     env_id: str
@@ -218,6 +278,7 @@ class EnvSummary:
     mean_attempts: float
     verdict_counts: dict[str, int]
     mean_step_accuracy: float | None = None
+    not_run: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (for ``summary.json``)."""
@@ -233,6 +294,7 @@ class EnvSummary:
             "mean_attempts": self.mean_attempts,
             "verdict_counts": dict(self.verdict_counts),
             "mean_step_accuracy": self.mean_step_accuracy,
+            "not_run": self.not_run,
         }
 
     @classmethod
@@ -253,6 +315,7 @@ class EnvSummary:
                 str(k): int(v) for k, v in dict(data.get("verdict_counts", {})).items()
             },
             mean_step_accuracy=None if accuracy is None else float(accuracy),
+            not_run=int(data.get("not_run", 0)),
         )
 
 
@@ -288,9 +351,12 @@ class Summary:
         """A paper-style table: id, split, N, success rate ± stderr (%), mean return."""
         rows = list(self.results.values())
         navigation = any(r.mean_step_accuracy is not None for r in rows)
+        failures = any(r.not_run for r in rows)
         header = ["env id", "split", "N", "success (%)", "mean return"]
         if navigation:
             header.append("step acc. (%)")
+        if failures:
+            header.append("not run")
         body: list[list[str]] = []
         for r in rows:
             row = [
@@ -303,9 +369,11 @@ class Summary:
             if navigation:
                 accuracy = r.mean_step_accuracy
                 row.append("-" if accuracy is None else f"{100 * accuracy:5.1f}")
+            if failures:
+                row.append(str(r.not_run))
             body.append(row)
         widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-        right = {2, 3, 4, 5}
+        right = set(range(2, len(header)))
 
         def fmt(line: list[str]) -> str:
             cells = [
@@ -326,13 +394,23 @@ def summarize(
     family: str = "",
     seeds: Iterable[int] | None = None,
 ) -> EnvSummary:
-    """Summarise the records of one id (only ``seeds`` if given; one record per seed)."""
+    """Summarise the records of one id (only ``seeds`` if given).
+
+    Each seed counts once, by its latest completed record. ``not_run`` counts
+    the seeds without one: with ``seeds``, every requested seed; without, the
+    seeds that have only failed-to-run records.
+    """
     wanted = None if seeds is None else set(seeds)
     by_seed: dict[int, Mapping[str, Any]] = {}
+    seen: set[int] = set()
     for record in records:
         seed = int(record["seed"])
-        if (wanted is None or seed in wanted) and seed not in by_seed:
-            by_seed[seed] = record
+        if wanted is not None and seed not in wanted:
+            continue
+        seen.add(seed)
+        if is_completed(record):
+            by_seed[seed] = record  # the latest completed record wins
+    not_run = len((seen if wanted is None else wanted) - set(by_seed))
     chosen = [by_seed[s] for s in sorted(by_seed)]
     n = len(chosen)
     successes = sum(bool(r.get("success")) for r in chosen)
@@ -353,6 +431,7 @@ def summarize(
         mean_attempts=sum(int(r.get("attempts", 0)) for r in chosen) / n if n else 0.0,
         verdict_counts=dict(sorted(verdicts.items())),
         mean_step_accuracy=sum(accuracies) / len(accuracies) if accuracies else None,
+        not_run=not_run,
     )
 
 
@@ -370,13 +449,16 @@ class _Progress:
         self.bar = self.enabled and bool(isatty and isatty())
         self.done = 0
         self.successes = 0
+        self.not_run = 0
         self.start = time.monotonic()
         self._last_draw = 0.0
         self._next_decile = 1
 
-    def update(self, success: bool) -> None:
+    def update(self, success: bool | None) -> None:
+        """Count one episode: solved, unsolved, or ``None`` for not run."""
         self.done += 1
-        self.successes += int(success)
+        self.successes += int(bool(success))
+        self.not_run += int(success is None)
         if not self.enabled:
             return
         if self.bar:
@@ -394,8 +476,9 @@ class _Progress:
         rate = self.done / elapsed if elapsed > 0 else 0.0
         eta = (self.total - self.done) / rate if rate > 0 else 0.0
         percent = 100 * self.done // self.total
+        failed = f", {self.not_run} not run" if self.not_run else ""
         return (
-            f"{self.done}/{self.total} episodes ({percent}%), {self.successes} solved, "
+            f"{self.done}/{self.total} episodes ({percent}%), {self.successes} solved{failed}, "
             f"{elapsed:.0f}s elapsed, ~{eta:.0f}s left"
         )
 
@@ -443,6 +526,34 @@ class _AbandonedError(Exception):
     """The run is stopping: the episode is abandoned (no record)."""
 
 
+def _stored_answer(message: dict[str, Any]) -> dict[str, Any]:
+    """An assistant message as stored: content cut at :data:`STORED_ANSWER_CHARS`."""
+    content = message.get("content")
+    if (
+        message.get("role") != "assistant"
+        or not isinstance(content, str)
+        or len(content) <= STORED_ANSWER_CHARS
+    ):
+        return message
+    digest = hashlib.sha256(content.encode("utf-8", errors="surrogatepass")).hexdigest()
+    return {
+        **message,
+        "content": content[:STORED_ANSWER_CHARS],
+        "answer_chars": len(content),
+        "answer_sha256": digest,
+    }
+
+
+def _record_line(record: Mapping[str, Any]) -> str:
+    """One JSON line (ASCII escapes if a text holds lone surrogates, invalid in UTF-8)."""
+    line = json.dumps(record, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        line = json.dumps(record, ensure_ascii=True)
+    return line
+
+
 def _play(
     job: _Job,
     policy: Policy,
@@ -452,7 +563,15 @@ def _play(
     max_steps: int,
     stop: threading.Event,
 ) -> dict[str, Any]:
+    """Play one episode; its record (``"status": "error"`` if the policy's server failed)."""
     env = gym.make(job.env_id, **dict(env_kwargs))
+    head: dict[str, Any] = {
+        "env_id": job.env_id,
+        "split": job.split,
+        "seed": job.seed,
+        "policy": name,
+        "env_kwargs": dict(env_kwargs),
+    }
     try:
         observation, _ = env.reset(seed=job.seed)
         env.action_space.seed(job.seed)  # the random policy's answers depend on the seed only
@@ -466,6 +585,9 @@ def _play(
                 raise _AbandonedError
             try:
                 answer = policy(list(messages), env=env)
+            except ServerError as exc:  # a failed request, not an answer: nothing to judge
+                error = f"step {len(rewards) + 1}: {type(exc).__name__}: {exc}"
+                return {**head, "status": FAILED, "error": error[:_ERROR_CHARS]}
             except Exception as exc:
                 raise EvaluationError(
                     f"{job.env_id} seed {job.seed}: the policy {name!r} failed at step "
@@ -484,11 +606,8 @@ def _play(
                 break
             messages.append(observation_message(observation))
         record: dict[str, Any] = {
-            "env_id": job.env_id,
-            "split": job.split,
-            "seed": job.seed,
-            "policy": name,
-            "env_kwargs": dict(env_kwargs),
+            **head,
+            "status": COMPLETED,
             "attempts": len(rewards),
             "success": bool(info.get("is_success", False)),
             "return": sum(rewards),
@@ -500,7 +619,7 @@ def _play(
         }
         if info.get("step_accuracy") is not None:
             record["step_accuracy"] = float(info["step_accuracy"])
-        record["transcript"] = _jsonable(without_images(messages))
+        record["transcript"] = [_stored_answer(m) for m in _jsonable(without_images(messages))]
         return record
     finally:
         env.close()
@@ -554,6 +673,12 @@ def evaluate(
         ValueError: Bad arguments: unknown ids, bad policy spec or options,
             environment arguments ``gym.make`` refuses, an output folder
             holding another policy's or other arguments' episodes.
+        OutputInUseError: Another evaluation is writing to ``out`` (raised at
+            once, before anything is played).
+        IncompleteEvaluationError: Some episodes did not run because the
+            policy's server failed (:class:`~oodgym.policies.ServerError`);
+            raised after all the others ran and the summary was written.
+            Rerun the same call to run them.
         EvaluationError: The policy or an environment failed during an episode
             (episodes finished before are kept).
         KeyboardInterrupt: Interrupted; rerun the same call to resume.
@@ -584,49 +709,151 @@ def evaluate(
         resolved = as_policy(policy)
     else:
         raise ValueError(f"policy must be a spec string or a callable, got {policy!r}")
-    _run(
-        targets,
-        resolved,
-        root=Path(out),
-        requested=range(seed, seed + episodes),
-        env_kwargs=kwargs,
-        max_steps=max_steps,
-        concurrency=concurrency,
-        progress=progress,
-    )
-    # Closed after a complete run only: after an error or Ctrl-C, abandoned episodes
-    # may still have a request in flight on another thread.
-    close = getattr(resolved, "close", None)
-    if owned and callable(close):
-        close()
-
+    close = getattr(resolved, "close", None) if owned else None
     root = Path(out)
     requested = range(seed, seed + episodes)
-    name = policy_name(resolved)
+    with ExitStack() as held:
+        try:
+            _check_envs(targets, kwargs)
+            root.mkdir(parents=True, exist_ok=True)
+            held.enter_context(_lock_output(root))
+        except BaseException:
+            if callable(close):
+                close()  # nothing was played: no request in flight
+            raise
+        _run(
+            targets,
+            resolved,
+            root=root,
+            requested=requested,
+            env_kwargs=kwargs,
+            max_steps=max_steps,
+            concurrency=concurrency,
+            progress=progress,
+        )
+        # Closed after a complete run only: after an error or Ctrl-C, abandoned episodes
+        # may still have a request in flight on another thread.
+        if callable(close):
+            close()
+        summary = _write_summary(
+            targets,
+            root=root,
+            requested=requested,
+            settings={
+                "env_ids": [t[0] for t in targets],
+                "policy": policy_name(resolved),
+                "episodes": episodes,
+                "seed": seed,
+                "seeds": [seed, seed + episodes - 1],
+                "env_kwargs": kwargs,
+                "max_steps": max_steps,
+                "base_url": base_url,
+                "model": model,
+                "policy_options": _jsonable(options),
+                "ood_gym_version": __version__,
+            },
+        )
+    if progress:
+        print(summary.table(), flush=True)
+    not_run = sum(r.not_run for r in summary.results.values())
+    if not_run:
+        raise IncompleteEvaluationError(
+            f"{not_run} of {episodes * len(targets)} episode(s) did not run: the policy's "
+            f"server gave no usable answer ({_first_error(root, targets, requested)}). "
+            'Their records have "status": "error" and are not scored; run the same '
+            "command again to run them.",
+            summary=summary,
+            not_run=not_run,
+        )
+    return summary
+
+
+def _write_summary(
+    targets: Sequence[tuple[str, str, str]],
+    *,
+    root: Path,
+    requested: range,
+    settings: dict[str, Any],
+) -> Summary:
     results: dict[str, EnvSummary] = {}
     for env_id, split, family in targets:
         records = read_records(episodes_path(root, env_id))
         results[env_id] = summarize(
             records, env_id=env_id, split=split, family=family, seeds=requested
         )
-    settings: dict[str, Any] = {
-        "env_ids": [t[0] for t in targets],
-        "policy": name,
-        "episodes": episodes,
-        "seed": seed,
-        "seeds": [seed, seed + episodes - 1],
-        "env_kwargs": kwargs,
-        "max_steps": max_steps,
-        "base_url": base_url,
-        "model": model,
-        "policy_options": _jsonable(options),
-        "ood_gym_version": __version__,
-    }
     summary = Summary(results=results, settings=settings)
     write_text_atomic(root / SUMMARY_FILE, json.dumps(summary.to_dict(), indent=2) + "\n")
-    if progress:
-        print(summary.table(), flush=True)
     return summary
+
+
+def _first_error(root: Path, targets: Sequence[tuple[str, str, str]], requested: range) -> str:
+    """The error of the first not-run episode, for the final message."""
+    for env_id, _, _ in targets:
+        records = [r for r in read_records(episodes_path(root, env_id)) if r["seed"] in requested]
+        completed = {r["seed"] for r in records if is_completed(r)}
+        for record in records:
+            if record["seed"] not in completed:
+                error = str(record.get("error", "no error recorded"))
+                return f"first: {env_id} seed {record['seed']}: {error[:300]}"
+    return "no error recorded"
+
+
+@contextmanager
+def _lock_output(root: Path) -> Iterator[None]:
+    """Hold ``root/.lock`` (an OS lock, released when the process dies) for one writer."""
+    path = root / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            _try_lock(fd)
+        except OSError:
+            holder = _read_pid(fd)
+            who = f" (pid {holder})" if holder else ""
+            raise OutputInUseError(
+                f"another evaluation{who} is writing to {root} (it holds {path}); "
+                "wait for it to finish or use another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _read_pid(fd: int) -> str:
+    """The pid written in a lock file by its holder (``""`` if unreadable)."""
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        text = os.read(fd, 32).decode("ascii", errors="replace").strip()
+    except OSError:  # a byte-range lock (Windows) also forbids reading
+        return ""
+    return text if text.isdigit() else ""
+
+
+def _try_lock(fd: int) -> None:
+    """Lock ``fd`` without waiting; ``OSError`` if another process holds it."""
+    os.lseek(fd, 0, os.SEEK_SET)  # msvcrt locks from the current position
+    if sys.platform == "win32":
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _check_envs(targets: Sequence[tuple[str, str, str]], env_kwargs: Mapping[str, Any]) -> None:
+    """Fail on bad environment arguments before playing anything (and warm the caches)."""
+    for env_id, _, _ in targets:
+        try:
+            gym.make(env_id, **dict(env_kwargs)).close()
+        except Exception as exc:
+            raise ValueError(f"cannot make {env_id} with env_kwargs {env_kwargs}: {exc}") from exc
 
 
 def _run(
@@ -641,20 +868,13 @@ def _run(
     progress: bool,
 ) -> None:
     name = policy_name(policy)
-    # Fail on bad environment arguments before playing anything (and warm the caches).
-    for env_id, _, _ in targets:
-        try:
-            gym.make(env_id, **dict(env_kwargs)).close()
-        except Exception as exc:
-            raise ValueError(f"cannot make {env_id} with env_kwargs {env_kwargs}: {exc}") from exc
-    root.mkdir(parents=True, exist_ok=True)
     jobs: list[_Job] = []
     for env_id, split, _ in targets:
         path = episodes_path(root, env_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         existing = read_records(path, repair=True)
         _check_compatible(existing, path, name, env_kwargs)
-        done = {int(r["seed"]) for r in existing}
+        done = {int(r["seed"]) for r in existing if is_completed(r)}
         jobs.extend(_Job(env_id, split, s, path) for s in requested if s not in done)
     _run_jobs(
         jobs,
@@ -681,14 +901,16 @@ def _run_jobs(
     stop = threading.Event()
     lock = threading.Lock()
 
-    def run(job: _Job) -> bool:
+    def run(job: _Job) -> bool | None:
         record = _play(
             job, policy, name=name, env_kwargs=env_kwargs, max_steps=max_steps, stop=stop
         )
-        line = json.dumps(record, ensure_ascii=False)
+        line = _record_line(record)
         with lock:
+            if stop.is_set():  # the run is over (and its output lock released): no writes
+                raise _AbandonedError
             append_line(job.path, line)
-        return bool(record["success"])
+        return bool(record["success"]) if is_completed(record) else None
 
     try:
         if concurrency == 1:
@@ -697,16 +919,18 @@ def _run_jobs(
             return
         _run_threads(jobs, run, concurrency=concurrency, stop=stop, on_result=bar.update)
     finally:
+        with lock:
+            stop.set()
         bar.close()
 
 
 def _run_threads(
     jobs: Sequence[_Job],
-    run: Callable[[_Job], bool],
+    run: Callable[[_Job], bool | None],
     *,
     concurrency: int,
     stop: threading.Event,
-    on_result: Callable[[bool], None],
+    on_result: Callable[[bool | None], None],
 ) -> None:
     """Run ``jobs`` on ``concurrency`` daemon threads; results reach ``on_result`` here.
 
@@ -717,7 +941,7 @@ def _run_threads(
     pending: queue.SimpleQueue[_Job] = queue.SimpleQueue()
     for job in jobs:
         pending.put(job)
-    results: queue.SimpleQueue[bool | BaseException] = queue.SimpleQueue()
+    results: queue.SimpleQueue[bool | BaseException | None] = queue.SimpleQueue()
 
     def worker() -> None:
         while not stop.is_set():

@@ -27,7 +27,9 @@ The output is a function of the arguments (same arguments, byte-identical
 temporary sibling folder that is renamed to ``out`` only when complete, so an
 interrupted export never leaves a dataset that looks complete. (An exception
 removes that folder; a killed process leaves it behind as ``.<name>.partial-*``,
-safe to delete.)
+and the next successful export to the same ``out`` removes it. On POSIX each
+export holds a lock on its own staging folder, so the staging folder of an
+export still running is never removed.)
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -145,7 +148,8 @@ def export(
                 f"({type(env.unwrapped).__name__} must define expert_action() -> str)"
             )
         target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.partial-"))
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=_partial_prefix(target)))
+        held = _lock_folder(staging)
         try:
             counts = _write(env, env_id, range(seed, seed + episodes), staging, hf, max_steps)
             manifest = {
@@ -166,6 +170,10 @@ def export(
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        finally:
+            if held is not None:
+                os.close(held)
+        _remove_stale_partials(target)
     finally:
         env.close()
     return ExportReport(
@@ -303,6 +311,55 @@ def _write_hf(datasets: Any, records: list[_Record], folder: Path) -> None:
     finally:
         if not quiet:
             datasets.enable_progress_bars()
+
+
+def _partial_prefix(target: Path) -> str:
+    return f".{target.name}.partial-"
+
+
+def _lock_folder(folder: Path) -> int | None:
+    """A descriptor holding an exclusive lock on ``folder``; ``None`` if it cannot be had.
+
+    ``None`` when another process holds the lock, the file system has no locks,
+    ``folder`` is not a directory (links are not followed), or on Windows.
+    """
+    if sys.platform == "win32":
+        return None
+    import fcntl
+
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _remove_stale_partials(target: Path) -> None:
+    """Remove the ``.<name>.partial-*`` folders of killed exports to ``target`` (POSIX only).
+
+    A folder whose lock another export still holds is in use and kept. (A
+    folder created by another export in the instant before it takes its lock
+    could be removed; that export then fails instead of writing a dataset.)
+    Without file locks (Windows, some network file systems) nothing is removed.
+    """
+    prefix = _partial_prefix(target)
+    try:
+        candidates = [p for p in target.parent.iterdir() if p.name.startswith(prefix)]
+    except OSError:
+        return
+    for folder in candidates:
+        held = _lock_folder(folder)
+        if held is None:  # in use by another export (or not a folder we can lock)
+            continue
+        try:
+            shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            os.close(held)
 
 
 def _move_into_place(staging: Path, target: Path, overwrite: bool) -> None:

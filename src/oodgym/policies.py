@@ -16,36 +16,60 @@ string to one of the built-ins:
   SGLang, llama.cpp ...). Needs the ``openai`` package (``pip install
   "ood-gym[openai]"``), ``base_url`` and ``model``; the API key comes from
   ``OPENAI_API_KEY`` (``"EMPTY"`` when unset, which local servers accept).
+
+A policy that cannot answer because its server failed raises
+:class:`ServerError`: :func:`oodgym.evaluation.evaluate` then records the
+episode as not run (never as an answer) and a rerun plays it again. The
+``"openai"`` policy raises it once its retries are spent.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import json
+import math
 import os
 import random
+import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any, Protocol, runtime_checkable
 
 import gymnasium as gym
 
 from oodgym.conversation import Message, to_openai
+from oodgym.validation import check_int
 
 __all__ = [
     "BUILTIN_POLICIES",
+    "MAX_RETRY_WAIT",
     "CallablePolicy",
     "OpenAIPolicy",
     "OraclePolicy",
     "Policy",
     "RandomPolicy",
+    "ServerError",
     "as_policy",
     "make_policy",
     "policy_name",
+    "retry_after_seconds",
 ]
 
 #: Names accepted by :func:`make_policy` besides ``"MODULE:CALLABLE"``.
 BUILTIN_POLICIES = ("random", "oracle", "openai")
+
+
+class ServerError(RuntimeError):
+    """The policy's server gave no usable answer: a failed request, never a model answer.
+
+    Raised by :class:`OpenAIPolicy` once its retries are spent; raise it from
+    your own policies for the same meaning. Evaluation records the episode as
+    not run (``"status": "error"``), leaves it out of the success rates, and a
+    rerun of the same command plays it again.
+    """
 
 
 @runtime_checkable
@@ -163,6 +187,87 @@ def _import_callable(spec: str) -> Callable[..., Any]:
 #: HTTP status codes worth retrying (timeouts, conflicts, rate limits, server errors).
 _TRANSIENT_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
+#: Longest wait before a retry, in seconds, whatever a ``Retry-After`` header asks: a
+#: server asking for an hour would otherwise stall the run; after this wait the request
+#: is retried (and counts against ``max_retries`` if it fails again).
+MAX_RETRY_WAIT = 60.0
+
+#: Longest exponential backoff step, in seconds (before jitter).
+_MAX_BACKOFF = 30.0
+
+#: How much of a failed response (body, error text) an exception message quotes.
+_QUOTE_CHARS = 200
+
+_DELAY_SECONDS = re.compile(r"\d{1,10}(?:\.\d{1,6})?")
+
+
+def _quote(text: str) -> str:
+    """``text`` shortened to :data:`_QUOTE_CHARS` for an error message (repr, one line)."""
+    if len(text) <= _QUOTE_CHARS:
+        return repr(text)
+    return f"{text[:_QUOTE_CHARS]!r}... ({len(text)} chars)"
+
+
+def retry_after_seconds(
+    headers: Mapping[str, str] | None, *, now: datetime | None = None
+) -> float | None:
+    """The wait a response asks for, in seconds (``None`` if it asks for none).
+
+    Reads ``retry-after-ms`` (milliseconds, sent by OpenAI), else ``Retry-After``
+    as delay-seconds (``"120"``) or an HTTP date (``"Wed, 21 Oct 2015 07:28:00
+    GMT"``, compared with ``now``, default the current UTC time). A date in the
+    past is 0; a malformed value is ignored. The result is not capped: see
+    :data:`MAX_RETRY_WAIT`.
+    """
+    if not headers:
+        return None
+    millis = str(headers.get("retry-after-ms") or "").strip()
+    if _DELAY_SECONDS.fullmatch(millis):
+        return float(millis) / 1000.0
+    value = str(headers.get("retry-after") or "").strip()
+    if not value:
+        return None
+    if _DELAY_SECONDS.fullmatch(value):
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # HTTP dates are GMT
+        when = when.replace(tzinfo=timezone.utc)
+    reference = now if now is not None else datetime.now(timezone.utc)
+    return max(0.0, (when - reference).total_seconds())
+
+
+def _assistant_text(status: int, content_type: str, body: bytes) -> str:
+    """The first choice's text of a chat-completions response body.
+
+    Raises:
+        ServerError: The body is not a JSON completion with a string
+            ``choices[0].message.content`` (an HTML page, no choices, ``null``
+            or non-string content): the server failed, the model did not answer.
+    """
+    text = body.decode("utf-8", errors="replace")
+    where = f"HTTP {status} ({content_type or 'no content type'}, {len(body)} bytes)"
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        raise ServerError(f"{where}: the body is not JSON: {_quote(text)}") from None
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list) or not choices:
+        raise ServerError(f"{where}: no choices in the response: {_quote(text)}")
+    first = choices[0]
+    message = first.get("message") if isinstance(first, dict) else None
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(content, str):
+        refusal = message.get("refusal") if isinstance(message, dict) else None
+        detail = f" (refusal: {_quote(str(refusal))})" if refusal else ""
+        raise ServerError(
+            f"{where}: choices[0].message.content is {type(content).__name__}, "
+            f"not the answer text{detail}"
+        )
+    return content
+
 
 def _import_openai() -> Any:
     try:
@@ -174,22 +279,46 @@ def _import_openai() -> Any:
     return openai
 
 
+def _check_number(name: str, value: object, *, positive: bool) -> float:
+    """``value`` as a finite float, > 0 if ``positive`` else >= 0 (``ValueError`` naming it)."""
+    bound = "> 0" if positive else ">= 0"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number {bound}, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number) or number < 0 or (positive and number == 0):
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+    return number
+
+
 class OpenAIPolicy:
     """A model behind an OpenAI-compatible ``/v1/chat/completions`` endpoint.
+
+    A response without a usable answer text (a non-JSON or HTML body, no
+    ``choices``, ``null`` or non-string content) is a failed request, retried
+    like a transient error; when the retries are spent the call raises
+    :class:`ServerError`, never returns a made-up answer.
 
     Args:
         base_url: The endpoint's base URL, e.g. ``http://127.0.0.1:8000/v1`` (vLLM).
         model: The served model name.
         temperature: Sampling temperature (default 0: greedy, as in evaluation).
         max_tokens: Longest answer in tokens (``None``: the server's default).
-        timeout: Seconds per request.
-        max_retries: Retries of a request after a transient error (connection
-            failure, timeout, 408/409/429/5xx), with exponential backoff.
-        retry_backoff: First backoff delay in seconds (doubles, at most 30 s).
+        timeout: Seconds to wait for the server, per request (connecting, and
+            each read of the response); default 120. A timeout is retried.
+        max_retries: Retries of a request after a failure (connection failure,
+            timeout, 408/409/425/429/5xx, unusable response); default 5, 0 for none.
+        retry_backoff: First backoff delay in seconds (doubles, at most 30 s, plus
+            up to 25% jitter); 0 retries at once. A ``Retry-After`` (or
+            ``retry-after-ms``) header lengthens the wait to what the server
+            asks, at most :data:`MAX_RETRY_WAIT` (60 s).
         seed: Sent as the request's ``seed`` (servers that support it sample
             reproducibly at temperature > 0).
         api_key: Defaults to ``OPENAI_API_KEY``, else ``"EMPTY"`` (local servers).
         extra_body: Extra JSON fields for every request (server-specific options).
+
+    Raises:
+        ValueError: ``timeout``, ``max_retries``, ``retry_backoff``,
+            ``max_tokens`` or ``temperature`` out of range (the message names it).
 
     Thread-safe: one instance serves concurrent episodes.
     """
@@ -208,22 +337,16 @@ class OpenAIPolicy:
         api_key: str | None = None,
         extra_body: dict[str, Any] | None = None,
     ) -> None:
-        if max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
-        if max_tokens is not None and max_tokens < 1:
-            raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
-        if timeout <= 0:
-            raise ValueError(f"timeout must be > 0, got {timeout}")
+        self.max_retries = check_int("max_retries", max_retries, 0)
+        self.max_tokens = None if max_tokens is None else check_int("max_tokens", max_tokens, 1)
+        self.timeout = _check_number("timeout", timeout, positive=True)
+        self.retry_backoff = _check_number("retry_backoff", retry_backoff, positive=False)
+        self.temperature = _check_number("temperature", temperature, positive=False)
         openai = _import_openai()
         self._openai = openai
         self.base_url = base_url
         self.model = model
         self.name = f"openai:{model}"
-        self.temperature = float(temperature)
-        self.max_tokens = max_tokens
-        self.timeout = float(timeout)
-        self.max_retries = int(max_retries)
-        self.retry_backoff = float(retry_backoff)
         self.seed = seed
         self.extra_body = dict(extra_body or {})
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY") or "EMPTY"
@@ -234,19 +357,31 @@ class OpenAIPolicy:
         self._jitter = random.Random(0)
         self._jitter_lock = threading.Lock()
         self._closed = threading.Event()  # wakes up backoff sleeps; no retry after close()
+        # Waits before a retry; returns True if the wait was cut short by close().
+        self._sleep: Callable[[float], bool] = self._closed.wait
 
-    def _transient(self, exc: BaseException) -> bool:
+    def _retryable(self, exc: BaseException) -> bool:
         openai = self._openai
-        if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError)):
+        if isinstance(exc, (ServerError, openai.APIConnectionError, openai.APITimeoutError)):
             return True
         if isinstance(exc, openai.APIStatusError):
             return int(exc.status_code) in _TRANSIENT_STATUS
         return False
 
-    def _delay(self, attempt: int) -> float:
+    def retry_delay(self, attempt: int, exc: BaseException | None = None) -> float:
+        """Seconds to wait before retry ``attempt + 1`` after ``exc`` failed.
+
+        Exponential backoff with jitter, lengthened to the ``Retry-After`` of an
+        HTTP error response and capped at :data:`MAX_RETRY_WAIT`.
+        """
         with self._jitter_lock:
             jitter = self._jitter.uniform(0.0, 0.25)
-        return float(min(30.0, self.retry_backoff * (2**attempt)) * (1.0 + jitter))
+        delay = min(_MAX_BACKOFF, self.retry_backoff * (2**attempt)) * (1.0 + jitter)
+        response = getattr(exc, "response", None)
+        asked = retry_after_seconds(getattr(response, "headers", None))
+        if asked is not None:
+            delay = max(delay, asked)
+        return float(min(delay, MAX_RETRY_WAIT))
 
     def request(self, messages: Sequence[Message]) -> dict[str, Any]:
         """The keyword arguments of one chat-completions request."""
@@ -263,25 +398,38 @@ class OpenAIPolicy:
             kwargs["extra_body"] = dict(self.extra_body)
         return kwargs
 
+    def _send(self, kwargs: Mapping[str, Any]) -> str:
+        # The raw response: the client's lenient parsing would turn an HTML page into a str.
+        raw = self._client.chat.completions.with_raw_response.create(**kwargs)
+        content_type = str(raw.headers.get("content-type", ""))
+        return _assistant_text(int(raw.status_code), content_type, bytes(raw.content))
+
     def __call__(self, messages: list[Message], *, env: gym.Env[Any, Any] | None = None) -> str:
-        """Send the conversation, return the first choice's text (``""`` if none)."""
+        """Send the conversation, return the first choice's text.
+
+        Raises:
+            ServerError: No usable answer after ``max_retries`` retries.
+            openai.APIStatusError: A non-transient HTTP error (bad request,
+                authentication, unknown model): not retried.
+        """
         kwargs = self.request(messages)
         attempt = 0
         while True:
             try:
-                response = self._client.chat.completions.create(**kwargs)
-                break
+                return self._send(kwargs)
             except Exception as exc:
-                if not self._transient(exc) or attempt >= self.max_retries:
+                if not self._retryable(exc):
                     raise
-                if self._closed.wait(self._delay(attempt)):
-                    raise
+                if attempt >= self.max_retries:
+                    # Our own messages are short already; a client's may quote a whole page.
+                    last = str(exc) if isinstance(exc, ServerError) else _quote(str(exc))
+                    raise ServerError(
+                        f"{self.base_url}: no usable answer after {attempt + 1} attempt(s); "
+                        f"last: {type(exc).__name__}: {last}"
+                    ) from exc
+                if self._sleep(self.retry_delay(attempt, exc)):
+                    raise ServerError(f"{self.base_url}: the policy was closed") from exc
                 attempt += 1
-        choices = getattr(response, "choices", None) or []
-        if not choices:
-            return ""
-        content = choices[0].message.content
-        return content if isinstance(content, str) else ""
 
     def close(self) -> None:
         """Close the HTTP connections (requests in flight fail without retries)."""
@@ -310,11 +458,13 @@ def make_policy(
             their randomness from the environment (seeded per episode).
         **options: Keyword options of the policy (``"openai"``: ``temperature``,
             ``max_tokens``, ``timeout``, ``max_retries``, ``retry_backoff``,
-            ``api_key``, ``extra_body``). ``None`` values are ignored.
+            ``api_key``, ``extra_body``; see :class:`OpenAIPolicy`). ``None``
+            values are ignored.
 
     Raises:
         ValueError: An unknown spec, a missing ``base_url``/``model`` for
-            ``"openai"``, or options the policy does not take.
+            ``"openai"``, options the policy does not take, or an option out of
+            range (the message names it).
         ImportError: ``"openai"`` without the ``openai`` package.
     """
     if not isinstance(spec, str) or not spec.strip():

@@ -5,8 +5,10 @@ text prompt (``Cards: ['A', '4', '8', '6']``) gets a correct answer from
 ``cardenvs.solver.solve``; anything else (image prompts, navigation) gets a
 garbage answer. ``wrong_first`` makes it answer wrongly on a first attempt
 (no feedback in the prompt yet) for hands it selects; ``fail_first`` makes
-the first requests fail with HTTP 503 (to exercise retries); ``delay`` makes
-every answer slow.
+the first requests fail with HTTP 503 (to exercise retries); ``replies``
+serves scripted raw responses (:class:`Reply`: an HTML page with status 200,
+``choices: []``, a 429 with ``Retry-After`` ...) to the next requests, in
+order; ``delay`` makes every answer slow.
 ``GET /v1/models`` lists the model ``fake``.
 
 Also a plain ``MODULE:CALLABLE`` policy for the CLI tests: :func:`slow_answer`.
@@ -20,7 +22,8 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -30,6 +33,43 @@ from cardenvs.solver import solve
 _CARDS = re.compile(r"^Cards: (\[.*\])\s*$", re.MULTILINE)
 GARBAGE = "I am not sure. Maybe 42?"
 WRONG = '{"cards": [], "number": [], "formula": "1+1=2"}'
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A raw HTTP response for the fake server to send instead of an answer."""
+
+    status: int
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
+
+
+def completion_body(content: Any) -> bytes:
+    """A chat-completions body whose first choice's ``message.content`` is ``content``."""
+    choice = {"index": 0, "message": {"role": "assistant", "content": content}}
+    return json.dumps({"object": "chat.completion", "choices": [choice]}).encode()
+
+
+HTML = Reply(
+    200,
+    b"<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>",
+    {"Content-Type": "text/html"},
+)
+
+#: Responses with status 200 that carry no usable answer text, by name.
+BROKEN_REPLIES: dict[str, Reply] = {
+    "html": HTML,
+    "json-not-object": Reply(200, b'["not", "a", "completion"]'),
+    "truncated-json": Reply(200, b'{"choices": [{"message": {"content": "24'),
+    "no-choices": Reply(200, b'{"object": "chat.completion"}'),
+    "empty-choices": Reply(200, b'{"choices": []}'),
+    "choices-not-a-list": Reply(200, b'{"choices": {"0": "x"}}'),
+    "no-message": Reply(200, b'{"choices": [{"index": 0}]}'),
+    "null-content": Reply(200, completion_body(None)),
+    "number-content": Reply(200, completion_body(24)),
+    "list-content": Reply(200, completion_body([{"type": "text", "text": "24"}])),
+    "deeply-nested": Reply(200, b"[" * 100_000 + b"]" * 100_000),
+}
 
 
 def _rule(text: str) -> Any:
@@ -99,6 +139,8 @@ class FakeChatServer:
         base_url: ``http://127.0.0.1:<port>/v1``.
         requests: The JSON bodies of every chat-completions request, in arrival order.
         authorizations: The ``Authorization`` header of every request (failed ones too).
+        replied: How many scripted ``replies`` were sent (their requests are not in
+            ``requests``).
     """
 
     def __init__(
@@ -106,12 +148,15 @@ class FakeChatServer:
         *,
         wrong_first: Callable[[list[int]], bool] | None = None,
         fail_first: int = 0,
+        replies: Sequence[Reply] = (),
         delay: float = 0.0,
     ) -> None:
         self.wrong_first = wrong_first
         self.delay = delay
         self.fail_first = fail_first
         self.failures = 0
+        self.replies = list(replies)
+        self.replied = 0
         self.requests: list[dict[str, Any]] = []
         self.authorizations: list[str] = []
         self.lock = threading.Lock()
@@ -149,6 +194,7 @@ class FakeChatServer:
                 except (ValueError, AssertionError):  # e.g. a client that hung up mid-request
                     self._send(400, {"error": {"message": "bad request"}})
                     return
+                scripted = None
                 with server.lock:
                     server.authorizations.append(self.headers.get("Authorization", ""))
                     if server.failures < server.fail_first:
@@ -156,9 +202,21 @@ class FakeChatServer:
                         fail = True
                     else:
                         fail = False
-                        server.requests.append(body)
+                        if server.replied < len(server.replies):
+                            scripted = server.replies[server.replied]
+                            server.replied += 1
+                        else:
+                            server.requests.append(body)
                 if fail:
                     self._send(503, {"error": {"message": "overloaded, retry"}})
+                    return
+                if scripted is not None:
+                    self.send_response(scripted.status)
+                    for name, value in scripted.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(scripted.body)))
+                    self.end_headers()
+                    self.wfile.write(scripted.body)
                     return
                 time.sleep(server.delay)
                 try:

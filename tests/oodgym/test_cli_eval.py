@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
+from oodgym.cli import main
 from oodgym.commands.evaluate import parse_env_options
-from tests.oodgym.fake_chat_server import FakeChatServer
+from tests.oodgym.fake_chat_server import HTML, FakeChatServer
 
 REPO = Path(__file__).resolve().parents[2]
 SLOW = "tests.oodgym.fake_chat_server:slow_answer"
@@ -129,6 +130,7 @@ def test_env_values_are_json_when_possible() -> None:
         ([GP, "--policy", "nope"], "unknown policy"),
         ([GP, "--policy", "no_such_module_xyz:answer"], "cannot import"),
         ([GP, "--policy", "oracle", "--max-tokens", "10"], "takes no options"),
+        ([GP, "--policy", "random", "--max-retries", "2"], "takes no options"),
         ([GP, "--policy", "oracle", "--concurrency", "0"], "--concurrency"),
     ],
 )
@@ -299,3 +301,73 @@ def test_openai_policy_ctrl_c_then_resume(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
     _check_complete(tmp_path, episodes)
     assert all(body["max_tokens"] == 128 for body in server.requests)
+
+
+@pytest.fixture
+def _local_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.mark.usefixtures("_local_only")
+def test_html_from_the_server_exits_1_and_a_rerun_runs_those_episodes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FakeChatServer(replies=[HTML] * 2) as server:
+        args = ["eval", GP, "--policy", "openai", "--base-url", server.base_url, "--model", "fake"]
+        args += ["--episodes", "4", "--out", str(tmp_path), "--quiet"]
+        args += ["--max-retries", "0", "--timeout", "5"]
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert "2 of 4 episode(s) did not run" in err and "text/html" in err
+        assert "same command" in err and "Traceback" not in err
+        assert _summary(tmp_path)["results"][GP]["not_run"] == 2
+        assert main(args) == 0  # the rerun plays the two episodes that did not run
+        assert len(server.requests) == 4
+    result = _summary(tmp_path)["results"][GP]
+    assert (result["episodes"], result["successes"], result["not_run"]) == (4, 4, 0)
+    assert _summary(tmp_path)["settings"]["policy_options"] == {"timeout": 5.0, "max_retries": 0}
+
+
+def test_a_second_eval_on_the_same_out_exits_2_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = _start_slow(tmp_path, 200, 1)
+    try:
+        _wait_for_records(tmp_path / "cardenvs__GeneralPoints-v0" / "episodes.jsonl", 1, first)
+        begun = time.monotonic()
+        status = main(["eval", GP, "--policy", SLOW, "--episodes", "200", "--out", str(tmp_path)])
+        assert time.monotonic() - begun < 2.0
+        assert status == 2
+        err = capsys.readouterr().err
+        assert f"another evaluation (pid {first.pid}) is writing to {tmp_path}" in err
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=60)
+    assert first.returncode == 130
+    seeds = [r["seed"] for r in _lines(tmp_path / "cardenvs__GeneralPoints-v0" / "episodes.jsonl")]
+    assert len(seeds) == len(set(seeds))  # one writer: no duplicates
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--timeout", "0"), ("--timeout", "nan"), ("--timeout", "x"), ("--max-retries", "-1")],
+)
+def test_timeout_and_max_retries_are_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str
+) -> None:
+    args = ["eval", GP, "--policy", "openai", "--base-url", "http://127.0.0.1:1/v1"]
+    args += ["--model", "m", "--episodes", "1", "--out", str(tmp_path / "out"), flag, value]
+    with pytest.raises(SystemExit) as caught:
+        main(args)
+    assert caught.value.code == 2
+    assert flag in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
+import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,10 @@ import gymnasium as gym
 import pytest
 
 from oodgym.evaluation import (
+    STORED_ANSWER_CHARS,
     EvaluationError,
+    IncompleteEvaluationError,
+    OutputInUseError,
     Summary,
     episodes_path,
     evaluate,
@@ -22,7 +28,7 @@ from oodgym.evaluation import (
     resolve_ids,
     summarize,
 )
-from oodgym.policies import make_policy
+from oodgym.policies import ServerError, make_policy
 from tests.oodgym.fake_chat_server import odd_sum, read_hand
 
 GP = "cardenvs/GeneralPoints-v0"
@@ -348,3 +354,88 @@ def test_module_colon_id(tmp_path: Path) -> None:
     assert image_ids[:1] == ["cardenvs/GeneralPoints-Image-v0"] and len(image_ids) == 3
     with pytest.raises(ValueError, match="cannot import module"):
         resolve_ids("no_such_module_xyz:navenvs/Navigation-v0")
+
+
+def test_summary_uses_the_latest_completed_record_per_seed() -> None:
+    records = [
+        {"seed": 0, "status": "error", "error": "HTTP 200 text/html"},
+        {"seed": 0, "status": "completed", "success": False, "return": 0.0},
+        {"seed": 0, "status": "completed", "success": True, "return": 5.0},
+        {"seed": 1, "status": "error", "error": "no choices"},
+        {"seed": 2, "success": True, "return": 5.0},  # an older record without a status
+    ]
+    result = summarize(records, env_id="x", seeds=[0, 1, 2, 3])
+    assert (result.episodes, result.successes, result.not_run) == (2, 2, 2)
+    assert result.mean_return == 5.0
+    assert summarize(records, env_id="x").not_run == 1  # only seed 1 failed to run
+    assert "not run" not in Summary({"x": summarize(records[2:3], env_id="x")}).table()
+
+
+def test_server_failures_are_recorded_not_scored_and_rerun(tmp_path: Path) -> None:
+    down = {1, 3}
+
+    def flaky_server(messages: list[dict[str, Any]], *, env: gym.Env | None = None) -> str:
+        assert env is not None
+        if env.unwrapped.np_random_seed in down:
+            raise ServerError("HTTP 200 with an HTML page")
+        return env.unwrapped.expert_action()
+
+    with pytest.raises(IncompleteEvaluationError, match=r"2 of 4 episode.*seed 1.*HTML") as caught:
+        evaluate(GP, flaky_server, episodes=4, out=tmp_path, concurrency=2, progress=False)
+    assert caught.value.not_run == 2
+    failed = [r for r in _records(tmp_path, GP) if r["status"] == "error"]
+    assert sorted(r["seed"] for r in failed) == [1, 3]
+    assert all(r["error"] == "step 1: ServerError: HTTP 200 with an HTML page" for r in failed)
+    down.clear()  # the server is back: the same call plays exactly the two failed episodes
+    summary = evaluate(GP, flaky_server, episodes=4, out=tmp_path, concurrency=2, progress=False)
+    result = summary.results[GP]
+    assert (result.episodes, result.successes, result.not_run) == (4, 4, 0)
+    assert len(_records(tmp_path, GP)) == 6
+
+
+def test_long_answers_are_stored_cut_with_length_and_hash(tmp_path: Path) -> None:
+    huge = "x" * 5_000_000
+    exact = "y" * STORED_ANSWER_CHARS
+
+    def verbose(messages: list[dict[str, Any]], *, env: gym.Env | None = None) -> str:
+        assert env is not None
+        return [huge, exact, "\ud800 lone surrogate"][len(messages) // 2]
+
+    evaluate(GP, verbose, episodes=1, out=tmp_path, progress=False, env_kwargs={"max_attempts": 3})
+    assert episodes_path(tmp_path, GP).stat().st_size < 3 * STORED_ANSWER_CHARS
+    (record,) = _records(tmp_path, GP)
+    first, second, third = record["transcript"][1::2]
+    assert first["content"] == huge[:STORED_ANSWER_CHARS]
+    assert first["answer_chars"] == 5_000_000
+    assert first["answer_sha256"] == hashlib.sha256(huge.encode()).hexdigest()
+    assert second == {"role": "assistant", "content": exact}  # at the cap: stored whole
+    assert third["content"] == "\ud800 lone surrogate"  # escaped in the file, read back
+
+
+def test_a_second_writer_to_the_same_out_fails_at_once(tmp_path: Path) -> None:
+    started, release = threading.Event(), threading.Event()
+
+    def waiting(messages: list[dict[str, Any]], *, env: gym.Env | None = None) -> str:
+        assert env is not None
+        started.set()
+        release.wait(10)
+        return env.unwrapped.expert_action()
+
+    first = threading.Thread(
+        target=evaluate,
+        args=(GP, waiting),
+        kwargs={"episodes": 2, "out": tmp_path, "progress": False},
+    )
+    first.start()
+    try:
+        assert started.wait(10)
+        begun = time.monotonic()
+        with pytest.raises(OutputInUseError, match=f"pid {os.getpid()}.*{tmp_path}"):
+            evaluate(GP, waiting, episodes=2, out=tmp_path, progress=False)
+        assert time.monotonic() - begun < 1.0
+    finally:
+        release.set()
+        first.join(10)
+    assert _seeds(tmp_path, GP) == [0, 1]  # one writer, each seed once
+    again = evaluate(GP, waiting, episodes=2, out=tmp_path, progress=False)  # lock released
+    assert again.results[GP].episodes == 2

@@ -206,9 +206,37 @@ def test_killed_export_never_looks_complete(tmp_path: Path) -> None:
         proc.wait()
     assert not out.exists()  # only the hidden staging folder is left
     assert [p.name.startswith(".ds.partial-") for p in tmp_path.iterdir()] == [True]
-    # A new export to the same place works despite the stale staging folder.
+    # A new export to the same place works, and removes the stale staging folder.
     export(TEXT_ID, episodes=1, out=out)
     assert (out / "data.jsonl").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["ds"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="staging folders are locked on POSIX only")
+def test_export_removes_only_stale_partial_folders(tmp_path: Path) -> None:
+    import fcntl
+
+    def staging(name: str) -> Path:
+        folder = tmp_path / name
+        (folder / "images").mkdir(parents=True)
+        (folder / "data.jsonl").write_text("{}\n")
+        return folder
+
+    dead = staging(".ds.partial-dead1234")
+    live = staging(".ds.partial-live5678")  # another export still writing: locked
+    other = staging(".other.partial-abcd")  # another dataset's
+    outside = staging("outside")
+    (tmp_path / ".ds.partial-link").symlink_to(outside)
+    held = os.open(live, os.O_RDONLY)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        export(TEXT_ID, episodes=1, out=tmp_path / "ds")
+    finally:
+        os.close(held)
+    assert not dead.exists()
+    assert (live / "data.jsonl").exists() and (other / "data.jsonl").exists()
+    assert (outside / "data.jsonl").exists() and (tmp_path / ".ds.partial-link").is_symlink()
+    assert read_records(tmp_path / "ds")[0]["seed"] == 0
 
 
 def test_cli_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,15 +4,33 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from oodgym.evaluation import EvaluationError, evaluate, read_records
-from oodgym.policies import OpenAIPolicy, make_policy
-from tests.oodgym.fake_chat_server import WRONG, FakeChatServer, message_text, odd_sum
+from oodgym.evaluation import IncompleteEvaluationError, evaluate, read_records
+from oodgym.policies import (
+    MAX_RETRY_WAIT,
+    OpenAIPolicy,
+    ServerError,
+    make_policy,
+    retry_after_seconds,
+)
+from tests.oodgym.fake_chat_server import (
+    BROKEN_REPLIES,
+    HTML,
+    WRONG,
+    FakeChatServer,
+    Reply,
+    message_text,
+    odd_sum,
+)
 
 GP = "cardenvs/GeneralPoints-v0"
 GP_OOD = "cardenvs/GeneralPoints-RuleOOD-v0"
@@ -39,6 +57,15 @@ def _records(out: Path, env_id: str) -> list[dict]:
     return sorted(
         read_records(out / env_id.replace("/", "__") / "episodes.jsonl"), key=lambda r: r["seed"]
     )
+
+
+HAND = [{"role": "user", "content": "Cards: ['A', '3', '8', 'A']\n"}]
+
+
+def _policy(server: FakeChatServer, **options: Any) -> OpenAIPolicy:
+    policy = make_policy("openai", base_url=server.base_url, model="fake", **options)
+    assert isinstance(policy, OpenAIPolicy)
+    return policy
 
 
 def test_server_lists_models() -> None:
@@ -151,9 +178,9 @@ def test_transient_errors_are_retried(tmp_path: Path) -> None:
     assert server.failures == 2 and len(server.requests) == 2
 
 
-def test_retries_are_bounded(tmp_path: Path) -> None:
+def test_retries_are_bounded_then_the_episode_did_not_run(tmp_path: Path) -> None:
     with FakeChatServer(fail_first=100) as server:
-        with pytest.raises(EvaluationError, match="openai:fake"):
+        with pytest.raises(IncompleteEvaluationError, match="2 of 2 episode") as caught:
             evaluate(
                 GP,
                 "openai",
@@ -162,10 +189,128 @@ def test_retries_are_bounded(tmp_path: Path) -> None:
                 episodes=2,
                 out=tmp_path,
                 progress=False,
-                policy_options={"retry_backoff": 0.01, "max_retries": 2},
+                policy_options={"retry_backoff": 0, "max_retries": 2},
             )
-        assert server.failures == 3  # one try + two retries, then the error
-    assert _records(tmp_path, GP) == []
+        assert server.failures == 6  # per episode: one try + two retries
+    assert caught.value.not_run == 2 and caught.value.summary.results[GP].episodes == 0
+    records = _records(tmp_path, GP)
+    assert [(r["seed"], r["status"]) for r in records] == [(0, "error"), (1, "error")]
+    assert "after 3 attempt(s)" in records[0]["error"] and "503" in records[0]["error"]
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN_REPLIES))
+def test_a_response_without_answer_text_is_a_failed_request(name: str) -> None:
+    broken = BROKEN_REPLIES[name]
+    with FakeChatServer(replies=[broken]) as server:
+        retried = _policy(server, max_retries=1, retry_backoff=0)
+        assert json.loads(retried(HAND))["number"] == [1, 3, 8, 1]  # the retry got the answer
+        retried.close()
+        assert server.replied == 1 and len(server.requests) == 1
+    with FakeChatServer(replies=[broken] * 2) as server:
+        policy = _policy(server, max_retries=1, retry_backoff=0)
+        with pytest.raises(ServerError, match=r"no usable answer after 2 attempt\(s\)") as caught:
+            policy(HAND)
+        policy.close()
+        assert server.replied == 2 and server.requests == []
+    assert "HTTP 200" in str(caught.value) and len(str(caught.value)) < 1000
+
+
+def test_html_is_not_scored_and_a_rerun_runs_those_episodes(tmp_path: Path) -> None:
+    def run(server: FakeChatServer) -> Any:
+        return evaluate(
+            GP,
+            "openai",
+            base_url=server.base_url,
+            model="fake",
+            episodes=5,
+            out=tmp_path,
+            progress=False,
+            policy_options={"max_retries": 0},
+        )
+
+    with FakeChatServer(replies=[HTML] * 3) as server:
+        with pytest.raises(IncompleteEvaluationError, match="3 of 5 episode") as caught:
+            run(server)
+        assert len(server.requests) == 2
+        partial = caught.value.summary.results[GP]
+        assert (partial.episodes, partial.successes, partial.not_run) == (2, 2, 3)
+        assert partial.verdict_counts == {"correct": 2}  # nothing judged for the failures
+        assert "not run" in caught.value.summary.table()
+        on_disk = json.loads((tmp_path / "summary.json").read_text())["results"][GP]
+        assert on_disk["not_run"] == 3 and on_disk["episodes"] == 2
+        failed = [r for r in _records(tmp_path, GP) if r["status"] == "error"]
+        assert [r["seed"] for r in failed] == [0, 1, 2]
+        assert all("verdicts" not in r and "text/html" in r["error"] for r in failed)
+
+        summary = run(server)  # the same call again: exactly the three failed episodes
+        assert len(server.requests) == 5
+    result = summary.results[GP]
+    assert (result.episodes, result.successes, result.not_run) == (5, 5, 0)
+    statuses = [(r["seed"], r["status"]) for r in _records(tmp_path, GP)]
+    assert sorted(statuses) == sorted(
+        [(s, "error") for s in (0, 1, 2)] + [(s, "completed") for s in range(5)]
+    )
+
+
+def test_retry_after_is_honoured_and_capped() -> None:
+    def slow_down(status: int, retry_after: str) -> Reply:
+        headers = {"Content-Type": "application/json", "Retry-After": retry_after}
+        return Reply(status, b'{"error": {"message": "slow down"}}', headers)
+
+    soon = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
+    replies = [slow_down(429, "3600"), slow_down(503, soon), slow_down(429, "2")]
+    with FakeChatServer(replies=replies) as server:
+        policy = _policy(server, max_retries=3, retry_backoff=0)
+        waits: list[float] = []
+        policy._sleep = lambda seconds: waits.append(seconds) or False  # no real sleeping
+        assert json.loads(policy(HAND))["number"] == [1, 3, 8, 1]
+        policy.close()
+    assert waits[0] == MAX_RETRY_WAIT == 60.0  # an hour asked, the cap waited
+    assert 28.0 <= waits[1] <= 30.0  # an HTTP date 30 s ahead
+    assert waits[2] == 2.0
+
+
+def test_retry_after_values() -> None:
+    now = datetime(2015, 10, 21, 7, 27, tzinfo=timezone.utc)
+    date = "Wed, 21 Oct 2015 07:28:00 GMT"
+    assert retry_after_seconds({"retry-after": date}, now=now) == 60.0
+    assert retry_after_seconds({"retry-after": date}, now=now + timedelta(hours=1)) == 0.0
+    assert retry_after_seconds({"retry-after": " 120 "}) == 120.0
+    assert retry_after_seconds({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
+    for bad in ("soon", "-5", "1e9999", "nan", ""):
+        assert retry_after_seconds({"retry-after": bad}) is None, bad
+    assert retry_after_seconds(None) is None and retry_after_seconds({}) is None
+
+
+def test_a_timeout_is_retried_then_a_server_error() -> None:
+    with FakeChatServer(delay=2.0) as server:
+        policy = _policy(server, timeout=0.1, max_retries=1, retry_backoff=0)
+        started = time.monotonic()
+        with pytest.raises(ServerError, match=r"after 2 attempt\(s\).*Timeout"):
+            policy(HAND)
+        assert time.monotonic() - started < 1.5
+        policy.close()
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("timeout", 0),
+        ("timeout", -1.0),
+        ("timeout", float("nan")),
+        ("timeout", float("inf")),
+        ("timeout", "30"),
+        ("timeout", True),
+        ("max_retries", -1),
+        ("max_retries", 1.5),
+        ("max_retries", True),
+        ("retry_backoff", -0.5),
+        ("max_tokens", 0),
+    ],
+)
+def test_bad_options_name_the_argument(option: str, value: object) -> None:
+    with pytest.raises(ValueError, match=option):
+        make_policy("openai", base_url="http://127.0.0.1:1/v1", model="m", **{option: value})
 
 
 def test_api_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

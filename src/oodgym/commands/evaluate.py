@@ -4,18 +4,23 @@ Examples::
 
     oodgym eval 'cardenvs/GeneralPoints-*' --policy oracle --episodes 100 --out runs/oracle
     oodgym eval navenvs/Navigation-v0 navenvs/Navigation-RuleOOD-v0 --policy openai \
-        --base-url http://127.0.0.1:8000/v1 --model my-model --concurrency 8 --out runs/m --plot
+        --base-url http://127.0.0.1:8000/v1 --model my-model --concurrency 8 --out runs/m --plot \
+        --timeout 60 --max-retries 3
     oodgym eval cardenvs/GeneralPoints-Image-v0 --policy my_pkg.agents:answer \
         --env image_size=336 --env visuals='["rotate"]' --episodes 50 --out runs/img
 
-Rerunning the same command into the same ``--out`` resumes: recorded seeds are
-skipped. Exit status: 0 done, 1 an episode failed (records so far are kept),
-2 bad arguments, 130 interrupted (Ctrl-C).
+Rerunning the same command into the same ``--out`` resumes: completed seeds are
+skipped, and episodes that did not run (the server gave no usable answer after
+``--max-retries``) are played again. One evaluation at a time writes to an
+``--out`` folder: a second one fails at once. Exit status: 0 done, 1 an episode
+failed or did not run (records so far are kept), 2 bad arguments or ``--out``
+in use by another evaluation, 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +51,17 @@ _positive = _int_at_least(1)
 _non_negative = _int_at_least(0)
 
 
+def _seconds(text: str) -> float:
+    """An argparse ``type`` accepting a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``oodgym eval``."""
     parser.description = (
@@ -72,6 +88,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model name (policy openai)")
     parser.add_argument(
         "--max-tokens", type=_positive, help="longest answer in tokens (policy openai)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="seconds to wait for the server per request (policy openai; default 120)",
+    )
+    parser.add_argument(
+        "--max-retries",
+        type=_non_negative,
+        metavar="N",
+        help="retries of a failed request before the episode is recorded as not run "
+        "(policy openai; default 5)",
     )
     parser.add_argument(
         "--env",
@@ -102,13 +131,24 @@ def _error(message: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run the evaluation; return the exit status."""
-    from oodgym.evaluation import EvaluationError, evaluate, plot
+    from oodgym.evaluation import (
+        EvaluationError,
+        IncompleteEvaluationError,
+        OutputInUseError,
+        evaluate,
+        plot,
+    )
 
     try:
         env_kwargs = parse_env_options(args.env)
     except ValueError as exc:
         return _error(str(exc))
-    options = {"max_tokens": args.max_tokens} if args.max_tokens is not None else {}
+    given = {
+        "max_tokens": args.max_tokens,
+        "timeout": args.timeout,
+        "max_retries": args.max_retries,
+    }
+    options = {key: value for key, value in given.items() if value is not None}
     try:
         summary = evaluate(
             args.env_ids,
@@ -131,8 +171,11 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
-    except (ValueError, ImportError) as exc:
+    except (ValueError, ImportError, OutputInUseError) as exc:
         return _error(str(exc))
+    except IncompleteEvaluationError as exc:
+        print(f"oodgym eval: {exc}", file=sys.stderr)
+        return 1
     except EvaluationError as exc:
         print(
             f"oodgym eval: {exc}\nFinished episodes are saved in {args.out}; "
