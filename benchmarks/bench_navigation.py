@@ -50,8 +50,14 @@ def main() -> None:
             answers = {
                 "correct": env.unwrapped.expert_action(),
                 "wrong_action": json.dumps({"current observation": "", "action": wrong}),
+                # a wrong action whose intersection claim is also wrong (-1.5)
                 "wrong_intersection": json.dumps(
-                    {"current observation": "You observe an intersection", "action": expert}
+                    {
+                        "current observation": "There is no intersection here"
+                        if info["at_intersection"]
+                        else "You observe an intersection",
+                        "action": wrong,
+                    }
                 ),
                 "garbage": "I am lost, sorry.",
             }
@@ -65,10 +71,16 @@ def main() -> None:
         step_medians.setdefault("mix", []).append(
             statistics.median([v for values in per_kind.values() for v in values])
         )
-    print(args.id, kwargs or "")
-    print(f"  reset(seed=s)            median {statistics.median(reset_medians) * 1e3:8.3f} ms")
+    print(args.id, kwargs or "", f"({args.rounds} rounds; spread = min..max of round medians)")
+    print(
+        f"  reset(seed=s)            median {statistics.median(reset_medians) * 1e3:8.3f} ms"
+        f"  ({min(reset_medians) * 1e3:.3f}..{max(reset_medians) * 1e3:.3f})"
+    )
     for kind, values in step_medians.items():
-        print(f"  step {kind:<19} median {statistics.median(values) * 1e6:8.1f} us")
+        print(
+            f"  step {kind:<19} median {statistics.median(values) * 1e6:8.1f} us"
+            f"  ({min(values) * 1e6:.1f}..{max(values) * 1e6:.1f})"
+        )
 
 
 if __name__ == "__main__":

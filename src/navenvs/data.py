@@ -61,9 +61,13 @@ from navenvs.model import Milestone, Place, Route
 from oodgym.safepickle import RestrictedUnpickler
 
 __all__ = [
+    "MAX_NAME_CHARS",
+    "MAX_ROUTE_LEGS",
+    "MAX_SENTENCE_CHARS",
     "PANO_MAPPING_FILE",
     "ROUTE_FILE",
     "RouteDataError",
+    "clean_text",
     "dump_routes",
     "format_milestone_info",
     "load_pano_mapping",
@@ -83,6 +87,33 @@ _PLACE_ATTRS: Final = frozenset(
     {"name", "geocode", "rating", "place_id", "n_reviews", "place_types"}
 )
 _WALKING_SPEED: Final = 1.4  # metres per second, for the written time_list
+
+#: Most legs (points of ``geocode_list``) a loaded route may have. V-IRL routes have
+#: 2-3 (the mini benchmark) to about 10 (NYC training routes); 32 keeps the
+#: instruction (2 sentences per leg) well inside the prompt's 32,768 characters.
+MAX_ROUTE_LEGS: Final = 32
+#: Longest place name (characters) a loaded route may hold: far above any real shop
+#: or street name, small enough that a full instruction fits the prompt.
+MAX_NAME_CHARS: Final = 160
+#: Longest landmark sentence of a block ("<name> is on your <relation>", the
+#: destination's with "The destination " before it).
+MAX_SENTENCE_CHARS: Final = MAX_NAME_CHARS + 60
+#: Characters removed from names and sentences: controls (C0, C1, DEL) and the
+#: bidirectional overrides/isolates/marks that can make a prompt or a terminal
+#: show text in another order than it is read.
+_UNSAFE_CHARS: Final = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def clean_text(text: str) -> str:
+    """``text`` without control or bidi-control characters, whitespace runs made one space.
+
+    Example:
+        >>> clean_text("Tea " + chr(0x202E) + "Room" + chr(10) + " 2")
+        'Tea Room 2'
+    """
+    return " ".join(_UNSAFE_CHARS.sub(" ", text).split())
 
 
 class RouteDataError(ValueError):
@@ -415,6 +446,13 @@ def _place(value: object, context: str, *, relocate: bool = False) -> Place:
     name = _require(record, "name", context)
     if not isinstance(name, str):
         raise RouteDataError(f"{context}.name must be a string, got {type(name).__name__}")
+    name = clean_text(name)
+    if not name:
+        raise RouteDataError(f"{context}.name is empty")
+    if len(name) > MAX_NAME_CHARS:
+        raise RouteDataError(
+            f"{context}.name has {len(name)} characters; the limit is {MAX_NAME_CHARS}"
+        )
     lat, lng = _latlng(_require(record, "geocode", context), f"{context}.geocode")
     extra = {key: val for key, val in record.items() if key not in _PLACE_ATTRS}
     if relocate:
@@ -521,6 +559,11 @@ def _route_from_record(value: object, default_city: str) -> Route:
     geocodes = _require(results, "geocode_list", "route_results")
     if not isinstance(geocodes, list) or not geocodes:
         raise RouteDataError("route_results.geocode_list must be a non-empty list")
+    if len(geocodes) > MAX_ROUTE_LEGS:
+        raise RouteDataError(
+            f"route_results.geocode_list has {len(geocodes)} points; the limit is "
+            f"{MAX_ROUTE_LEGS} legs per route"
+        )
     points = [_latlng(g, f"route_results.geocode_list[{k}]") for k, g in enumerate(geocodes)]
     count = len(points)
     raw_landmarks = _require(results, "landmark_list", "route_results")
@@ -577,6 +620,12 @@ def _route_from_record(value: object, default_city: str) -> Route:
             arrival = geo.bearing(*leg[-2], *leg[-1])
         text = _require(block, "landmarks", context)
         relation = _landmark_relation(text, f"{context}.landmarks")
+        sentence = clean_text(str(text))
+        if len(sentence) > MAX_SENTENCE_CHARS:
+            raise RouteDataError(
+                f"{context}.landmarks has {len(sentence)} characters; the limit is "
+                f"{MAX_SENTENCE_CHARS}"
+            )
         landmark: Place | None
         if last:
             landmark = destination
@@ -601,7 +650,7 @@ def _route_from_record(value: object, default_city: str) -> Route:
                 landmark,
                 relation,
                 distance,
-                landmark_text=" ".join(str(text).split()),
+                landmark_text=sentence,
                 next_word=None if last else words[k + 1],
             )
         )

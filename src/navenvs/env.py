@@ -267,7 +267,8 @@ class NavigationEnv(gym.Env[Any, str]):
         self.observation_space: spaces.Space[Any] = (
             prompt_image_space(text_space, image_size) if observation == "image" else text_space
         )
-        self.action_space = action_space(MAX_RESPONSE_CHARS)
+        # The expert's answer repeats observation and instruction text: the names' letters too.
+        self.action_space = action_space(MAX_RESPONSE_CHARS, "".join(sorted(chars)))
         self._vocabulary_sentence = action_space_text(self.vocabulary.name)
         if observation == "image":
             from navenvs.render.streetview import LAYOUT_TEXT
@@ -405,7 +406,12 @@ class NavigationEnv(gym.Env[Any, str]):
     def _compose(self, feedback: str = "") -> str:
         current = self._observation(self._rail[min(self._index, len(self._rail) - 1)])
         return prompt_text(
-            self._instruction, self._vocabulary_sentence, self._history, current, feedback
+            self._instruction,
+            self._vocabulary_sentence,
+            self._history,
+            current,
+            feedback,
+            max_chars=MAX_OBSERVATION_CHARS,
         )
 
     def step(self, action: str) -> tuple[str, SupportsFloat, bool, bool, dict[str, Any]]:

@@ -118,21 +118,52 @@ def prompt_text(
     history: Sequence[str],
     current: str,
     feedback: str = "",
+    *,
+    max_chars: int | None = None,
 ) -> str:
-    """The full prompt of one step."""
-    parts = [
+    """The full prompt of one step.
+
+    Args:
+        instruction: The numbered instruction lines.
+        vocabulary_sentence: The action-space sentence(s).
+        history: ``O_k``/``A_k`` lines of the steps done, in pairs.
+        current: The current observation sentence.
+        feedback: Feedback on the last failed attempt, if any.
+        max_chars: If given, the oldest history pairs are left out (with a line
+            saying how many) so that the prompt has at most this many characters.
+    """
+    head = [
         "You are walking through a city street by street, following a route instruction.",
         "Route instruction:",
         *instruction,
         vocabulary_sentence,
     ]
-    if history:
-        parts.append("History:")
-        parts.extend(history)
     step = len(history) // 2 + 1
-    parts.append(f"Current observation O_{step}: {current}")
+    tail = [f"Current observation O_{step}: {current}"]
     if feedback:
-        parts.append(feedback)
-    parts.append(f"Answer with one JSON object: {ANSWER_SHAPE}")
-    parts.append(ANSWER_RULE)
+        tail.append(feedback)
+    tail.append(f"Answer with one JSON object: {ANSWER_SHAPE}")
+    tail.append(ANSWER_RULE)
+    shown = list(history)
+    omitted = ""
+    if max_chars is not None and history:
+        fixed = sum(len(line) + 1 for line in head) + sum(len(line) + 1 for line in tail)
+        budget = max_chars - fixed - len("History:\n") - 64  # 64: the "omitted" line
+        keep, used = 0, 0
+        for k in range(len(history) - 2, -1, -2):  # whole O/A pairs, newest first
+            size = len(history[k]) + len(history[k + 1]) + 2
+            if used + size > budget:
+                break
+            used += size
+            keep += 2
+        if keep < len(history):
+            shown = list(history[len(history) - keep :])
+            omitted = f"(the first {(len(history) - keep) // 2} steps are not shown)"
+    parts = head
+    if shown or omitted:
+        parts.append("History:")
+        if omitted:
+            parts.append(omitted)
+        parts.extend(shown)
+    parts.extend(tail)
     return "\n".join(parts) + "\n"

@@ -56,9 +56,19 @@ def prompt_image_space(text: spaces.Text, image_size: int) -> spaces.Dict:
     )
 
 
-def action_space(max_length: int) -> spaces.Text:
-    """A ``Text`` space for raw model answers of up to ``max_length`` characters."""
-    return spaces.Text(max_length=max_length, min_length=0, charset=ACTION_CHARSET)
+def action_space(max_length: int, extra_chars: str = "") -> spaces.Text:
+    """A ``Text`` space for raw model answers of up to ``max_length`` characters.
+
+    Args:
+        max_length: Longest answer.
+        extra_chars: Characters beyond :data:`ACTION_CHARSET` that answers may
+            hold (the letters of names the model is expected to repeat, so that
+            the expert's own answer lies inside the space).
+    """
+    charset = ACTION_CHARSET
+    if extra_chars:
+        charset += "".join(sorted(set(extra_chars) - set(ACTION_CHARSET)))
+    return spaces.Text(max_length=max_length, min_length=0, charset=charset)
 
 
 _SAFE = frozenset(OBSERVATION_CHARSET) - {"\n", "\t"}

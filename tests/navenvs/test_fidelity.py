@@ -367,3 +367,78 @@ def test_prose_that_mentions_the_action_earns_nothing(env_id: str) -> None:
         assert reward == 1.0
         if terminated:
             break
+
+
+# --------------------------------------------------------------------------- long routes
+
+
+def long_route(legs: int, name_chars: int) -> dict[str, Any]:
+    """A zigzag route of ``legs`` legs (80 m each, alternating east and north)."""
+    lat, lng = 40.70, -74.00
+    start = [lat, lng]
+    points, blocks, landmarks = [], [], []
+    heading = 0
+    for k in range(legs):
+        east = k % 2 == 0
+        lat, lng = geo.offset(lat, lng, 90.0 if east else 0.0, 80.0)
+        points.append([lat, lng])
+        name = (f"Ünïcødé Shop {k} " + "x" * name_chars)[:name_chars]
+        last = k == legs - 1
+        to_next = "90 (east)" if east else "0 (north)"
+        text = f"The destination {name} is on your left" if last else f"{name} is on your left"
+        blocks.append(block(k + 1, text, 80, heading, to_next))
+        heading = 90 if east else 0
+        if not last:
+            landmarks.append(place(name, lat, lng))
+    route = soho_route()
+    route["start_place"] = place("Start", *start, relocated_geocode=start)
+    route["dest_place"] = place(text[16:-16], *points[-1], relocated_geocode=points[-1])
+    route["route_results"]["geocode_list"] = points
+    route["route_results"]["landmark_list"] = landmarks
+    route["route_results"]["distance_list"] = [80] * legs
+    route["milestone_info"] = "\n".join(blocks)
+    return route
+
+
+def test_the_longest_allowed_route_stays_inside_the_observation_space(tmp_path: Path) -> None:
+    from navenvs.data import MAX_NAME_CHARS, MAX_ROUTE_LEGS
+
+    path = tmp_path / "route_infos.json"
+    path.write_text(json.dumps(long_route(MAX_ROUTE_LEGS, MAX_NAME_CHARS)), encoding="utf-8")
+    env = gym.make("navenvs/Navigation-v0", routes=str(path), forward_points=20, drop_rate=0.0)
+    obs, info = env.reset(seed=0)
+    longest, omitted = len(obs), False
+    steps = 0
+    while True:
+        assert env.observation_space.contains(obs)
+        answer = env.unwrapped.expert_action()
+        assert env.action_space.contains(answer)
+        obs, reward, terminated, _, _ = env.step(answer)
+        assert reward == 1.0
+        longest = max(longest, len(obs))
+        omitted = omitted or "steps are not shown" in obs
+        steps += 1
+        if terminated:
+            break
+    assert env.observation_space.contains(obs)
+    assert steps == 1 + MAX_ROUTE_LEGS * 20 and omitted and longest > 30_000
+    # a failed attempt (with its feedback) stays inside the space too
+    env.reset(seed=0)
+    for _ in range(steps - 1):
+        env.step(env.unwrapped.expert_action())
+    obs, *_ = env.step("x" * 60_000)
+    assert env.observation_space.contains(obs)
+
+
+@pytest.mark.parametrize(
+    ("legs", "name_chars", "snippet"),
+    [(33, 10, "33 points; the limit is 32 legs"), (3, 161, "161 characters; the limit is 160")],
+)
+def test_routes_over_the_caps_are_refused_at_load(
+    tmp_path: Path, legs: int, name_chars: int, snippet: str
+) -> None:
+    path = tmp_path / "route_infos.json"
+    path.write_text(json.dumps([[long_route(legs, name_chars)], 1]), encoding="utf-8")
+    with pytest.raises(ValueError, match=snippet) as info:
+        gym.make("navenvs/Navigation-v0", routes=str(path))
+    assert str(path) in str(info.value)

@@ -206,10 +206,15 @@ def test_reward_on_multi_step_navigation_rows(env_id: str) -> None:
     columns = {"seed": [r["seed"] for r in rows], "step": [r["step"] for r in rows]}
     assert reward(None, right, **columns) == [1.0] * len(rows)
     assert reward(None, [as_completion(w, "chat") for w in wrong], **columns) == [-1.0] * len(rows)
-    # Claiming an intersection where there is none costs -1.5 (checked against the truth).
-    lie = json.dumps({"current observation": "You observe an intersection", "action": "forward()"})
+    # A wrong action that also claims an intersection where there is none costs -1.5
+    # (checked against the truth); a correct one with the same claim is still +1.
+    lie = json.dumps({"current observation": "You observe an intersection", "action": "stop()"})
     first_forward = next(i for i, a in enumerate(right) if '"forward()"' in a)
     assert reward(None, [lie], seed=[2], step=[first_forward]) == [-1.5]
+    lucky = json.dumps(
+        {"current observation": "You observe an intersection", "action": "forward()"}
+    )
+    assert reward(None, [lucky], seed=[2], step=[first_forward]) == [1.0]
 
 
 @pytest.mark.parametrize(
