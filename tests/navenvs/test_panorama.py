@@ -10,8 +10,9 @@ import pytest
 from PIL import Image
 
 from navenvs import geo
-from navenvs.data import PANO_MAPPING_FILE, RouteDataError
+from navenvs.files import PANO_MAPPING_FILE, RouteDataError
 from navenvs.render.panorama import (
+    DEFAULT_CACHE_BYTES,
     GRID_HEADING_OFFSETS,
     SEPARATOR_COLOUR,
     SEPARATOR_PX,
@@ -260,6 +261,86 @@ def test_panorama_cache_is_bounded(copy_folder: Path) -> None:
         source.grid(*POINTS[0], 0.0, size=32)
 
 
+def test_panorama_cache_is_bounded_in_bytes(copy_folder: Path) -> None:
+    assert DEFAULT_CACHE_BYTES == 256 * 1024 * 1024
+    assert PanoramaSource(copy_folder).cache_bytes == DEFAULT_CACHE_BYTES
+    one = 128 * (256 + 2) * 4  # a 256 x 128 panorama, packed as 4 bytes a pixel plus 2 columns
+    source = PanoramaSource(copy_folder, cache_bytes=2 * one)
+    ids = [source.pano_id_at(*point) for point in POINTS]
+    for point in POINTS:
+        source.grid(*point, 0.0, size=32)
+        assert source.cached_bytes <= 2 * one
+    assert source.cached_bytes == 2 * one
+    (copy_folder / "street_views" / f"{ids[0]}.jpg").unlink()
+    source.grid(*POINTS[2], 0.0, size=32)  # still cached
+    with pytest.raises(RouteDataError, match=f"{ids[0]}.jpg"):
+        source.grid(*POINTS[0], 0.0, size=32)
+    # A panorama larger than the whole budget is used but not kept.
+    tiny = PanoramaSource(copy_folder, cache_bytes=one - 1)
+    first = tiny.grid(*POINTS[1], 0.0, size=32)
+    assert tiny.cached_bytes == 0
+    assert np.array_equal(first, tiny.grid(*POINTS[1], 0.0, size=32))
+
+
+def test_hostile_panorama_files_are_refused(
+    copy_folder: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    source = PanoramaSource(copy_folder, cache_size=1)
+    ids = [source.pano_id_at(*point) for point in POINTS]
+    views = copy_folder / "street_views"
+    outside = tmp_path_factory.mktemp("outside")
+    make_synthetic_panorama_set(outside, POINTS, width=256, seed=1)
+    # A link to a panorama outside the folder: refused, never read.
+    image = views / f"{ids[0]}.jpg"
+    image.unlink()
+    image.symlink_to(outside / "street_views" / f"{ids[0]}.jpg")
+    with pytest.raises(RouteDataError, match="leads out of the route folder") as err:
+        source.grid(*POINTS[0], 0.0, size=32)
+    assert str(image) in str(err.value)
+    # Metadata that is a link to /dev/zero, then a FIFO: refused at once.
+    metadata = views / f"{ids[1]}.metadata.json"
+    metadata.unlink()
+    metadata.symlink_to("/dev/zero")
+    with pytest.raises(RouteDataError, match="leads out of the route folder"):
+        source.grid(*POINTS[1], 0.0, size=32)
+    metadata.unlink()
+    os.mkfifo(metadata)
+    with pytest.raises(RouteDataError, match="FIFO"):
+        source.grid(*POINTS[1], 0.0, size=32)
+    # A directory in the image's place.
+    image = views / f"{ids[2]}.jpg"
+    image.unlink()
+    image.mkdir()
+    with pytest.raises(RouteDataError, match="directory") as err:
+        source.grid(*POINTS[2], 0.0, size=32)
+    assert str(image) in str(err.value)
+
+
+def test_street_views_and_mapping_links_out_are_refused(
+    copy_folder: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    outside = tmp_path_factory.mktemp("elsewhere")
+    make_synthetic_panorama_set(outside, POINTS, width=256, seed=1)
+    mapping = copy_folder / PANO_MAPPING_FILE
+    mapping.unlink()
+    mapping.symlink_to(outside / PANO_MAPPING_FILE)
+    with pytest.raises(RouteDataError, match="leads out of the route folder"):
+        PanoramaSource(copy_folder)
+    mapping.unlink()
+    (copy_folder / PANO_MAPPING_FILE).write_bytes((outside / PANO_MAPPING_FILE).read_bytes())
+    for child in (copy_folder / "street_views").iterdir():
+        child.unlink()
+    (copy_folder / "street_views").rmdir()
+    (copy_folder / "street_views").symlink_to(outside / "street_views")
+    with pytest.raises(RouteDataError, match="street_views"):
+        PanoramaSource(copy_folder)
+
+
+def test_missing_route_folder(tmp_path: Path) -> None:
+    with pytest.raises(RouteDataError, match="route folder is missing"):
+        PanoramaSource(tmp_path / "nowhere")
+
+
 # ---------------------------------------------------------------------------
 # bad folders and files
 # ---------------------------------------------------------------------------
@@ -301,11 +382,19 @@ def test_bad_metadata_and_image(copy_folder: Path) -> None:
 
 
 def test_pano_ids_cannot_leave_street_views(copy_folder: Path) -> None:
+    source = PanoramaSource(copy_folder)
     with open(copy_folder / PANO_MAPPING_FILE, "wb") as handle:
         pickle.dump({POINTS[0]: "../secret"}, handle, protocol=4)
-    source = PanoramaSource(copy_folder)
-    with pytest.raises(RouteDataError, match="plain file name"):
-        source.grid(*POINTS[0], 0.0)
+    # Refused when the mapping is read, naming the mapping file ...
+    with pytest.raises(
+        RouteDataError, match=r"pano id '\.\./secret' .* not a safe file name"
+    ) as err:
+        PanoramaSource(copy_folder)
+    assert str(copy_folder / PANO_MAPPING_FILE) in str(err.value)
+    # ... and when a caller asks for such an id directly.
+    for bad in ("../secret", "a/b", "", "x" * 129, "nul\x00"):
+        with pytest.raises(RouteDataError, match="not a safe file name"):
+            source.panorama(bad)
 
 
 def test_malicious_pickle_is_refused_without_running(copy_folder: Path) -> None:
@@ -321,6 +410,10 @@ def test_malicious_pickle_is_refused_without_running(copy_folder: Path) -> None:
 def test_source_rejects_bad_arguments(copy_folder: Path) -> None:
     with pytest.raises(ValueError, match="cache_size"):
         PanoramaSource(copy_folder, cache_size=0)
+    with pytest.raises(ValueError, match="cache_bytes"):
+        PanoramaSource(copy_folder, cache_bytes=-1)
+    with pytest.raises(ValueError, match="max_pixels"):
+        PanoramaSource(copy_folder, max_pixels=True)
     with pytest.raises(ValueError, match="max_distance"):
         PanoramaSource(copy_folder, max_distance=-1.0)
     with pytest.raises(ValueError, match="max_width"):

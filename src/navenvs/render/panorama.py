@@ -26,7 +26,12 @@ Conventions (all angles in degrees, bearings clockwise from north):
   the spare row and column at the bottom and right edge keep the separator colour.
 
 Nothing here touches the network: a missing file is a
-:class:`~navenvs.data.RouteDataError` naming it.
+:class:`~navenvs.files.RouteDataError` naming it. The folder comes from a
+stranger, so every file is read through :mod:`navenvs.files`: paths stay inside
+the folder, only regular files of bounded size are read, the mapping pickle is
+read opcode by opcode (never unpickled), only JPEG and PNG images are decoded and
+their size is checked before decoding. Decoded panoramas are cached up to a
+number of bytes (:data:`DEFAULT_CACHE_BYTES` unless told otherwise).
 """
 
 from __future__ import annotations
@@ -41,15 +46,31 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from navenvs.data import PANO_MAPPING_FILE, RouteDataError, load_pano_mapping, nearest_pano
+from navenvs.data import nearest_pano
+from navenvs.files import (
+    MAX_IMAGE_PIXELS,
+    MAX_IMAGE_SIDE,
+    MAX_METADATA_BYTES,
+    MAX_PANO_MAPPING_BYTES,
+    MAX_PANORAMA_BYTES,
+    PANO_MAPPING_FILE,
+    RouteDataError,
+    check_pano_id,
+    open_image,
+    parse_pano_mapping,
+    read_bytes,
+    read_json,
+    resolve_inside,
+)
 
 __all__ = [
+    "DEFAULT_CACHE_BYTES",
     "GRID_HEADING_OFFSETS",
     "SEPARATOR_COLOUR",
     "SEPARATOR_PX",
@@ -70,6 +91,17 @@ SEPARATOR_PX: Final = 3
 SEPARATOR_COLOUR: Final = (20, 20, 20)
 #: Heading offsets of the grid cells: top-left, top-right, bottom-left, bottom-right.
 GRID_HEADING_OFFSETS: Final = (0.0, 90.0, 180.0, 270.0)
+
+DEFAULT_CACHE_BYTES: Final = 256 * 1024 * 1024
+"""Default byte budget of a :class:`PanoramaSource`'s cache of decoded panoramas: 256 MiB.
+
+A cached panorama takes ``4 * H * (W + 2)`` bytes: 32 MiB at 4096 x 2048 (the
+default ``max_width``), 8 MiB at 2048 x 1024. 256 MiB keeps the last eight
+full-width panoramas, enough for the views around one route, and any single
+panorama the readers accept (at most :data:`~navenvs.files.MAX_IMAGE_PIXELS`
+pixels, 128 MiB packed) fits. Each environment has its own source: lower it for
+many environments in one process.
+"""
 
 _MAX_DISTANCE_M: Final = 20.0
 #: The separator colour as a packed pixel (the same bytes in every position).
@@ -318,59 +350,50 @@ class Panorama:
     rotation: float
 
 
-def _check_pano_id(pano_id: str, mapping_file: Path) -> None:
-    # Ids come from a downloaded pickle: they must not walk out of street_views/.
-    if (
-        not pano_id
-        or pano_id in {".", ".."}
-        or any(ch in pano_id for ch in "/\\\x00")
-        or os.sep in pano_id
-        or (os.altsep is not None and os.altsep in pano_id)
-    ):
-        raise RouteDataError(f"{mapping_file}: pano id {pano_id[:60]!r} is not a plain file name")
-
-
-def _read_rotation(file: Path) -> float:
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RouteDataError(f"{file}: panorama metadata file is missing") from None
-    except UnicodeDecodeError as err:
-        raise RouteDataError(f"{file}: not UTF-8 text ({err})") from None
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError) as err:
-        raise RouteDataError(f"{file}: invalid JSON ({err})") from None
+def _read_rotation(folder: Path, relative: str) -> float:
+    file = folder / relative
+    data: Any = read_json(
+        relative, limit=MAX_METADATA_BYTES, folder=folder, what="panorama metadata file"
+    )
     if not isinstance(data, dict) or "rotation" not in data:
         raise RouteDataError(f"{file}: expected a JSON object with a 'rotation' field")
     raw = data["rotation"]
     if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
         raise RouteDataError(f"{file}: 'rotation' must be a number, got {type(raw).__name__}")
+    if isinstance(raw, str) and len(raw) > 40:
+        raise RouteDataError(f"{file}: 'rotation' {raw[:40]!r}... is not a number")
     try:
         rotation = float(raw)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise RouteDataError(f"{file}: 'rotation' {str(raw)[:40]!r} is not a number") from None
     if not math.isfinite(rotation):
         raise RouteDataError(f"{file}: 'rotation' {raw!r} is not finite")
     return rotation % 360.0
 
 
-def _read_packed_image(file: Path, max_width: int | None) -> _PackedPanorama:
-    if not file.is_file():
-        raise RouteDataError(f"{file}: panorama image is missing")
+def _read_packed_image(
+    folder: Path, relative: str, max_width: int | None, max_pixels: int
+) -> _PackedPanorama:
+    file = folder / relative
+    image = open_image(
+        relative,
+        folder=folder,
+        what="panorama image",
+        limit=MAX_PANORAMA_BYTES,
+        max_side=MAX_IMAGE_SIDE,
+        max_pixels=max_pixels,
+        draft_width=max_width,  # JPEG: decode at 1/2, 1/4 or 1/8 scale when possible
+        mode="RGB",
+    )
     try:
-        with Image.open(file) as image:
-            if max_width is not None and image.width > max_width:
-                target = (max_width, max(2, round(image.height * max_width / image.width)))
-                image.draft("RGB", target)  # JPEG: decode at 1/2, 1/4 or 1/8 scale when possible
-                loaded = image.convert("RGB")
-                if loaded.width > max_width:
-                    loaded = loaded.resize(target, Image.Resampling.BOX)
-            else:
-                loaded = image.convert("RGB")
-            pixels = np.array(loaded, dtype=np.uint8)
-    except (OSError, ValueError, Image.DecompressionBombError) as err:
+        if max_width is not None and image.width > max_width:
+            target = (max_width, max(2, round(image.height * max_width / image.width)))
+            image = image.resize(target, Image.Resampling.BOX)
+        pixels = np.array(image, dtype=np.uint8)
+    except (OSError, ValueError) as err:
         raise RouteDataError(f"{file}: cannot read the panorama ({err})") from None
+    finally:
+        image.close()
     if pixels.ndim != 3 or pixels.shape[0] < 2 or pixels.shape[1] < 2:
         raise RouteDataError(f"{file}: panorama is only {pixels.shape[1]}x{pixels.shape[0]} px")
     return _PackedPanorama.from_rgbx(pixels)
@@ -382,24 +405,37 @@ class PanoramaSource:
     The folder must hold ``gps_pano_mapping.pkl`` and ``street_views/``;
     panoramas (``street_views/{pano_id}.jpg``) and their metadata
     (``street_views/{pano_id}.metadata.json``, ``"rotation"`` = bearing of the
-    image's left edge) are read lazily and the last ``cache_size`` are kept.
+    image's left edge) are read lazily through :mod:`navenvs.files` (inside the
+    folder, regular files, bounded sizes, JPEG or PNG only) and the most recently
+    used are kept, within ``cache_size`` panoramas and ``cache_bytes`` bytes.
     Nothing is ever downloaded.
 
     Args:
         folder: The route folder.
-        cache_size: How many decoded panoramas to keep (least recently used
-            are dropped). Default 16.
+        cache_size: Most decoded panoramas kept (least recently used are
+            dropped first). Default 16.
+        cache_bytes: Most bytes of decoded pixels kept, counted as
+            ``4 * H * (W + 2)`` a panorama. A panorama larger than the whole
+            budget is not cached (each use reads it again). Default
+            :data:`DEFAULT_CACHE_BYTES` (256 MiB).
         max_distance: A position snaps to the nearest mapping point within this
             many metres. Default 20.
-        max_width: Panoramas wider than this many pixels are scaled down (box
-            filter) when loaded, which bounds the memory of the cache and avoids
-            aliasing; ``None`` keeps the full resolution. Default 4096, enough
-            for 90-degree views of about 1000 pixels.
+        max_width: Panoramas wider than this many pixels are scaled down (JPEGs
+            are decoded at a reduced scale, then a box filter) when loaded, which
+            bounds the memory of the cache and avoids aliasing; ``None`` keeps the
+            full resolution. Default 4096, enough for 90-degree views of about
+            1000 pixels.
+        max_pixels: Most pixels decoded from one panorama file (after the
+            reduced-scale JPEG decoding ``max_width`` allows). Default
+            :data:`~navenvs.files.MAX_IMAGE_PIXELS`.
 
     Raises:
-        RouteDataError: if the mapping file or ``street_views/`` is missing (the
-            message names the path) or the mapping is not a safe, plain pickle.
-        ValueError: for a bad ``cache_size`` or ``max_distance``.
+        RouteDataError: if the mapping file or ``street_views/`` is missing or
+            leaves the folder (the message names the path), or the mapping is
+            not exactly ``{(lat, lng): pano_id}`` (see
+            :func:`navenvs.files.load_pano_mapping`).
+        ValueError: for a bad ``cache_size``, ``cache_bytes``, ``max_distance``,
+            ``max_width`` or ``max_pixels``.
 
     Example:
         >>> import tempfile
@@ -414,11 +450,18 @@ class PanoramaSource:
         folder: str | os.PathLike[str],
         *,
         cache_size: int = 16,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
         max_distance: float = _MAX_DISTANCE_M,
         max_width: int | None = 4096,
+        max_pixels: int = MAX_IMAGE_PIXELS,
     ) -> None:
-        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
-            raise ValueError(f"cache_size must be a positive int, got {cache_size!r}")
+        for name, value, low in (
+            ("cache_size", cache_size, 1),
+            ("cache_bytes", cache_bytes, 0),
+            ("max_pixels", max_pixels, 4),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
         max_distance = float(max_distance)
         if not (math.isfinite(max_distance) and max_distance >= 0.0):
             raise ValueError(f"max_distance must be a finite number >= 0, got {max_distance!r}")
@@ -429,16 +472,25 @@ class PanoramaSource:
         self.folder = Path(folder)
         self._mapping_file = self.folder / PANO_MAPPING_FILE
         self._views = self.folder / STREET_VIEWS_DIR
-        if not self._mapping_file.is_file():
-            raise RouteDataError(f"{self._mapping_file}: pano mapping file is missing")
-        if not self._views.is_dir():
+        data = read_bytes(
+            PANO_MAPPING_FILE, limit=MAX_PANO_MAPPING_BYTES, folder=self.folder, what="pano mapping"
+        )
+        self.mapping = parse_pano_mapping(data, source=self._mapping_file)
+        if not resolve_inside(self.folder, STREET_VIEWS_DIR, what="street_views folder").is_dir():
             raise RouteDataError(f"{self._views}: street_views folder is missing")
-        self.mapping = load_pano_mapping(self._mapping_file)
         self.cache_size = cache_size
+        self.cache_bytes = cache_bytes
         self.max_distance = max_distance
         self.max_width = max_width
-        # pano id -> (panorama, its packed pixels)
+        self.max_pixels = max_pixels
+        # pano id -> (panorama, its packed pixels), least recently used first
         self._cache: OrderedDict[str, tuple[Panorama, _PackedPanorama]] = OrderedDict()
+        self._cached_bytes = 0
+
+    @property
+    def cached_bytes(self) -> int:
+        """Bytes of decoded pixels the cache holds now (at most ``cache_bytes``)."""
+        return self._cached_bytes
 
     def __repr__(self) -> str:
         return f"PanoramaSource({str(self.folder)!r}, {len(self.mapping)} points)"
@@ -462,14 +514,22 @@ class PanoramaSource:
         if cached is not None:
             self._cache.move_to_end(pano_id)
             return cached
-        _check_pano_id(pano_id, self._mapping_file)
-        rotation = _read_rotation(self._views / f"{pano_id}.metadata.json")
-        packed = _read_packed_image(self._views / f"{pano_id}.jpg", self.max_width)
+        # Ids from the mapping were checked when it was read; this one may come from a caller.
+        check_pano_id(pano_id, source=self._mapping_file)
+        rotation = _read_rotation(self.folder, f"{STREET_VIEWS_DIR}/{pano_id}.metadata.json")
+        packed = _read_packed_image(
+            self.folder, f"{STREET_VIEWS_DIR}/{pano_id}.jpg", self.max_width, self.max_pixels
+        )
         # The RGB image is a view of the packed pixels: one copy in memory per panorama.
         entry = (Panorama(pano_id, packed.rgb(), rotation), packed)
+        size = packed.pixels.nbytes
+        if size > self.cache_bytes:
+            return entry  # larger than the whole budget: used once, not kept
         self._cache[pano_id] = entry
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+        self._cached_bytes += size
+        while len(self._cache) > self.cache_size or self._cached_bytes > self.cache_bytes:
+            _, (_, dropped) = self._cache.popitem(last=False)
+            self._cached_bytes -= dropped.pixels.nbytes
         return entry
 
     def panorama(self, pano_id: str) -> Panorama:
