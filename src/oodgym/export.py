@@ -3,24 +3,43 @@
 Every ood-gym environment has an expert: ``env.unwrapped.expert_action()``
 returns a correct answer for the current step, in the paper's answer shape.
 :func:`export` plays episodes ``seed, seed + 1, ...`` with it and writes one
-record per step::
+record per step: the conversation the policy is sent at that step, under the
+chosen protocol (:mod:`oodgym.conversation`), followed by the expert's answer::
 
     {"id": "<env_id>/<seed>/<step>", "env_id": ..., "seed": ..., "step": ...,
+     "conversation": "paper",
      "messages": [{"role": "user", "content": <prompt>},
                   {"role": "assistant", "content": <expert answer>}],
-     "prompt": <prompt>, "answer": <expert answer>,
-     "image": "images/<seed>-<step>.png"}          # image observations only
+     "answer": <expert answer>}
+
+With ``conversation="paper"`` (the default) every record is one prompt and its
+answer (a navigation step's prompt holds the instruction and the history);
+with ``"full"`` a navigation record holds the episode so far (earlier
+observations and answers, then the current observation and answer). The
+records load as they are in TRL's ``SFTTrainer`` (conversational
+``messages``; the other columns are metadata).
+
+Image observations: every message's content is a list of parts,
+``[{"type": "text", "text": ...}, {"type": "image"}]`` (text only for
+answers), and ``"images"`` lists the PNG files of the ``{"type": "image"}``
+placeholders in order (``images/<seed>-<step>.png``, the observation of that
+step): the layout of TRL and Hugging Face processors.
+
+The expert's answer is drawn among all correct answers of the state where the
+environment knows several (GeneralPoints: all distinct formulas of the hand):
+``expert_action(rng=...)`` is given ``numpy.random.default_rng((seed, 1))``,
+a stream of the episode seed, when its signature takes ``rng``.
 
 Layout of ``format="jsonl"`` (the default)::
 
     out/data.jsonl        one record per line
     out/images/*.png      observation images (paths in records are relative to out/)
-    out/manifest.json     env id, kwargs, seed range, counts, library version
+    out/manifest.json     env id, kwargs, conversation, seed range, counts, library version
 
 ``format="hf"`` writes a Hugging Face ``datasets`` folder instead
 (``Dataset.save_to_disk``; load it with ``datasets.load_from_disk``; images
-as a ``datasets.Image`` column) plus ``manifest.json``. It needs the optional
-extra: ``pip install "ood-gym[hf]"``.
+in an ``images`` column of ``datasets.Image``) plus ``manifest.json``. It needs
+the optional extra: ``pip install "ood-gym[hf]"``.
 
 The output is a function of the arguments (same arguments, byte-identical
 ``jsonl`` output) and appears atomically: everything is written into a hidden
@@ -49,15 +68,23 @@ import numpy as np
 
 from oodgym._version import __version__
 from oodgym.atomic import write_text_atomic
-from oodgym.conversation import assistant_message, image_to_png, observation_text
+from oodgym.conversation import (
+    Conversation,
+    assistant_message,
+    check_protocol,
+    image_to_png,
+    images_as_placeholders,
+)
+from oodgym.policies import accepts_keyword
 
 __all__ = ["FORMATS", "ExportReport", "export"]
 
 #: Output formats accepted by :func:`export`.
 FORMATS: tuple[str, ...] = ("jsonl", "hf")
 
-#: Version of the record and manifest layout.
-SCHEMA_VERSION = 1
+#: Version of the record and manifest layout (2: conversations by protocol, no ``prompt``
+#: string, ``images`` lists).
+SCHEMA_VERSION = 2
 
 _HF_HINT = 'format="hf" needs the optional extra: pip install "ood-gym[hf]" (the datasets package)'
 
@@ -83,7 +110,10 @@ class ExportReport:
 @dataclass(frozen=True)
 class _Record:
     data: dict[str, Any]
+    #: The PNG of this step's observation (written once, at this step), if it has an image.
     png: bytes | None
+    #: The PNGs of the record's image placeholders, in order (for the ``hf`` format).
+    pngs: tuple[bytes, ...] = ()
 
 
 def export(
@@ -94,6 +124,7 @@ def export(
     seed: int = 0,
     format: str = "jsonl",
     env_kwargs: Mapping[str, Any] | None = None,
+    conversation: str = "paper",
     overwrite: bool = False,
     max_steps: int = 1000,
 ) -> ExportReport:
@@ -106,6 +137,8 @@ def export(
         seed: First seed (>= 0).
         format: ``"jsonl"`` (JSON lines plus PNG files) or ``"hf"`` (a ``datasets`` folder).
         env_kwargs: Keyword arguments for ``gym.make`` (plain data; stored in the manifest).
+        conversation: The protocol of the records' messages, ``"paper"`` (default:
+            one prompt per record) or ``"full"`` (see :mod:`oodgym.conversation`).
         overwrite: Replace ``out`` if it already exists and is not empty.
         max_steps: Safety bound on the steps of one episode.
 
@@ -113,7 +146,8 @@ def export(
         An :class:`ExportReport`.
 
     Raises:
-        ValueError: Unknown ``format``, bad ``episodes``/``seed``, an environment without
+        ValueError: Unknown ``format`` or ``conversation``, bad ``episodes``/``seed``, an
+            environment without
             ``expert_action()``, or an expert answer that the environment rejects.
         FileExistsError: ``out`` exists, is not empty and ``overwrite`` is false.
         ImportError: ``format="hf"`` without the ``datasets`` package.
@@ -124,6 +158,7 @@ def export(
         raise ValueError(f"episodes must be an int >= 1; got {episodes!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be an int >= 0; got {seed!r}")
+    protocol = check_protocol(conversation)
     kwargs = dict(env_kwargs or {})
     try:
         json.dumps(kwargs)
@@ -151,7 +186,8 @@ def export(
         staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=_partial_prefix(target)))
         held = _lock_folder(staging)
         try:
-            counts = _write(env, env_id, range(seed, seed + episodes), staging, hf, max_steps)
+            episodes_played = _Episodes(env, env_id, protocol, max_steps)
+            counts = _write(episodes_played, range(seed, seed + episodes), staging, hf)
             manifest = {
                 "schema_version": SCHEMA_VERSION,
                 "library": "ood-gym",
@@ -159,6 +195,7 @@ def export(
                 "env_id": env_id,
                 "env_kwargs": kwargs,
                 "format": format,
+                "conversation": protocol,
                 "seed_start": seed,
                 "seed_stop": seed + episodes,
                 "episodes": episodes,
@@ -199,49 +236,85 @@ def _import_datasets() -> Any:
     return datasets
 
 
-def _episode(
-    env: gym.Env[Any, Any], env_id: str, seed: int, max_steps: int
-) -> Iterator[_Record | bool]:
-    """Records of one expert episode; the last item is whether the episode was solved."""
-    expert: Callable[[], Any] = env.unwrapped.expert_action  # type: ignore[attr-defined]
-    obs, _ = env.reset(seed=seed)
-    for step in range(max_steps):
-        prompt = observation_text(obs)
-        answer = expert()
+class _Episodes:
+    """Plays expert episodes and yields their records."""
+
+    def __init__(
+        self, env: gym.Env[Any, Any], env_id: str, conversation: str, max_steps: int
+    ) -> None:
+        self.env = env
+        self.env_id = env_id
+        self.conversation = conversation
+        self.max_steps = max_steps
+        self.expert: Callable[..., Any] = env.unwrapped.expert_action  # type: ignore[attr-defined]
+        self.pass_rng = accepts_keyword(self.expert, "rng")
+
+    def answer(self, rng: np.random.Generator) -> str:
+        answer = self.expert(rng=rng) if self.pass_rng else self.expert()
         if not isinstance(answer, str):
-            raise ValueError(f"{env_id}: expert_action() returned {type(answer).__name__}, not str")
-        record: dict[str, Any] = {
-            "id": f"{env_id}/{seed}/{step}",
-            "env_id": env_id,
-            "seed": seed,
-            "step": step,
-            "messages": [{"role": "user", "content": prompt}, assistant_message(answer)],
-            "prompt": prompt,
-            "answer": answer,
-        }
-        png = None
-        if isinstance(obs, Mapping) and isinstance(obs.get("image"), np.ndarray):
-            png = image_to_png(obs["image"])
-            record["image"] = f"images/{seed}-{step}.png"
-        yield _Record(record, png)
-        obs, _, terminated, truncated, info = env.step(answer)
-        verdict = info.get("verdict")
-        if verdict is not None and verdict != "correct":
             raise ValueError(
-                f"{env_id}: the expert's answer at seed {seed}, step {step} was judged "
-                f"{verdict!r} ({info.get('feedback', '')}); refusing to export it"
+                f"{self.env_id}: expert_action() returned {type(answer).__name__}, not str"
             )
-        if terminated or truncated:
-            yield bool(info.get("is_success", terminated))
-            return
-    raise ValueError(f"{env_id}: the expert's episode at seed {seed} exceeds {max_steps} steps")
+        return answer
+
+    def play(self, seed: int) -> Iterator[_Record | bool]:
+        """Records of one expert episode; the last item is whether it was solved."""
+        env, env_id = self.env, self.env_id
+        rng = np.random.default_rng((seed, 1))  # the answers' stream of the episode seed
+        obs, _ = env.reset(seed=seed)
+        conversation = Conversation(self.conversation)
+        conversation.reset(obs)
+        files: list[tuple[np.ndarray, str, bytes]] = []  # observation images: path, PNG
+        for step in range(self.max_steps):
+            png = None
+            if isinstance(obs, Mapping) and isinstance(obs.get("image"), np.ndarray):
+                png = image_to_png(obs["image"])
+                files.append((obs["image"], f"images/{seed}-{step}.png", png))
+            answer = self.answer(rng)
+            messages = [*conversation.messages, assistant_message(answer)]
+            record: dict[str, Any] = {
+                "id": f"{env_id}/{seed}/{step}",
+                "env_id": env_id,
+                "seed": seed,
+                "step": step,
+                "conversation": self.conversation,
+                "messages": messages,
+                "answer": answer,
+            }
+            pngs: tuple[bytes, ...] = ()
+            if files:
+                record["messages"], images = images_as_placeholders(messages)
+                found = [_file_of(image, files) for image in images]
+                record["images"] = [path for path, _ in found]
+                pngs = tuple(data for _, data in found)
+            yield _Record(record, png, pngs)
+            obs, _, terminated, truncated, info = env.step(answer)
+            verdict = info.get("verdict")
+            if verdict is not None and verdict != "correct":
+                raise ValueError(
+                    f"{env_id}: the expert's answer at seed {seed}, step {step} was judged "
+                    f"{verdict!r} ({info.get('feedback', '')}); refusing to export it"
+                )
+            conversation.step(answer, obs, info, terminated, truncated)
+            if terminated or truncated:
+                yield bool(info.get("is_success", terminated))
+                return
+        raise ValueError(
+            f"{env_id}: the expert's episode at seed {seed} exceeds {self.max_steps} steps"
+        )
 
 
-def _records(
-    env: gym.Env[Any, Any], env_id: str, seeds: range, max_steps: int, counts: dict[str, int]
-) -> Iterator[_Record]:
+def _file_of(image: np.ndarray, files: list[tuple[np.ndarray, str, bytes]]) -> tuple[str, bytes]:
+    """The PNG path and bytes of an observation image of the episode (matched by identity)."""
+    for array, path, png in files:
+        if array is image:
+            return path, png
+    raise RuntimeError("an image of the conversation is not an observation of the episode")
+
+
+def _records(episodes: _Episodes, seeds: range, counts: dict[str, int]) -> Iterator[_Record]:
     for seed in seeds:
-        for item in _episode(env, env_id, seed, max_steps):
+        for item in episodes.play(seed):
             if isinstance(item, bool):
                 counts["solved"] += int(item)
             else:
@@ -250,23 +323,18 @@ def _records(
                 yield item
 
 
-def _write(
-    env: gym.Env[Any, Any],
-    env_id: str,
-    seeds: range,
-    folder: Path,
-    hf: Any,
-    max_steps: int,
-) -> dict[str, int]:
+def _write(episodes: _Episodes, seeds: range, folder: Path, hf: Any) -> dict[str, int]:
     counts = {"records": 0, "images": 0, "solved": 0}
-    records = _records(env, env_id, seeds, max_steps, counts)
+    records = _records(episodes, seeds, counts)
     if hf is None:
         images = folder / "images"
         images.mkdir()
         with open(folder / "data.jsonl", "w", encoding="utf-8", newline="\n") as handle:
             for record in records:
                 if record.png is not None:
-                    (folder / record.data["image"]).write_bytes(record.png)
+                    (
+                        folder / f"images/{record.data['seed']}-{record.data['step']}.png"
+                    ).write_bytes(record.png)
                 handle.write(_dumps(record.data) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
@@ -278,28 +346,31 @@ def _write(
 
 
 def _write_hf(datasets: Any, records: list[_Record], folder: Path) -> None:
-    """A ``datasets`` folder: the record fields, with images as a ``datasets.Image`` column."""
+    """A ``datasets`` folder: the record fields, images as a list of ``datasets.Image``."""
     text = datasets.Value("string")
     integer = datasets.Value("int64")
-    columns: dict[str, list[Any]] = {
-        name: [r.data[name] for r in records]
-        for name in ("id", "env_id", "seed", "step", "messages", "prompt", "answer")
-    }
+    names = ("id", "env_id", "seed", "step", "conversation", "messages", "answer")
+    columns: dict[str, list[Any]] = {name: [r.data[name] for r in records] for name in names}
+    with_images = any("images" in r.data for r in records)
+    content: Any = [{"type": text, "text": text}] if with_images else text
     features: dict[str, Any] = {
         "id": text,
         "env_id": text,
         "seed": integer,
         "step": integer,
-        "messages": [{"role": text, "content": text}],
-        "prompt": text,
+        "conversation": text,
+        "messages": [{"role": text, "content": content}],
         "answer": text,
     }
-    if any(r.png is not None for r in records):
-        columns["image"] = [
-            {"bytes": r.png, "path": r.data.get("image")} if r.png is not None else None
+    if with_images:
+        columns["images"] = [
+            [
+                {"bytes": png, "path": path}
+                for png, path in zip(r.pngs, r.data.get("images", []), strict=True)
+            ]
             for r in records
         ]
-        features["image"] = datasets.Image()
+        features["images"] = [datasets.Image()]
     dataset = datasets.Dataset.from_dict(columns, features=datasets.Features(features))
     # No progress bars on the terminal (restored afterwards; datasets >= 2.15 has these).
     disabled = getattr(datasets, "are_progress_bars_disabled", None)

@@ -2,7 +2,8 @@
 
 A family is an importable module that registers its Gymnasium ids on import
 and exposes ``oodgym_presets() -> list[dict]`` with ``id``, ``description``,
-``split`` (``in-distribution``, ``rule-ood``, ``visual-ood``) and ``kwargs``.
+``split`` (``in-distribution``, ``rule-ood``, ``visual-ood``), ``kwargs`` and
+optionally ``episodes`` (the default episode count of ``oodgym eval``).
 ``cardenvs`` and ``navenvs`` declare themselves in ood-gym's own metadata; a
 benchmark author's package does the same in its ``pyproject.toml``::
 
@@ -34,6 +35,7 @@ class PresetInfo:
     description: str
     split: str
     kwargs: dict[str, Any]
+    episodes: int | None = None
 
 
 def load_families() -> dict[str, ModuleType]:
@@ -52,6 +54,7 @@ def presets() -> list[PresetInfo]:
         if announce is None:
             continue
         for item in announce():
+            episodes = item.get("episodes")
             out.append(
                 PresetInfo(
                     id=str(item["id"]),
@@ -59,6 +62,7 @@ def presets() -> list[PresetInfo]:
                     description=str(item.get("description", "")),
                     split=str(item.get("split", "")),
                     kwargs=dict(item.get("kwargs", {})),
+                    episodes=None if episodes is None else int(episodes),
                 )
             )
     return out

@@ -17,6 +17,11 @@ string to one of the built-ins:
   "ood-gym[openai]"``), ``base_url`` and ``model``; the API key comes from
   ``OPENAI_API_KEY`` (``"EMPTY"`` when unset, which local servers accept).
 
+Evaluation calls a policy with ``seed=`` too when its signature accepts it
+(a ``seed`` keyword or ``**kwargs``): the seed of that request,
+:func:`request_seed` of the episode seed and the turn, so sampled answers are
+reproducible and differ from request to request.
+
 A policy that cannot answer because its server failed raises
 :class:`ServerError`: :func:`oodgym.evaluation.evaluate` then records the
 episode as not run (never as an answer) and a rerun plays it again. The
@@ -45,6 +50,7 @@ from oodgym.validation import check_int
 
 __all__ = [
     "BUILTIN_POLICIES",
+    "DEFAULT_MAX_TOKENS",
     "MAX_RETRY_WAIT",
     "CallablePolicy",
     "OpenAIPolicy",
@@ -52,14 +58,33 @@ __all__ = [
     "Policy",
     "RandomPolicy",
     "ServerError",
+    "accepts_keyword",
     "as_policy",
     "make_policy",
     "policy_name",
+    "request_seed",
     "retry_after_seconds",
 ]
 
 #: Names accepted by :func:`make_policy` besides ``"MODULE:CALLABLE"``.
 BUILTIN_POLICIES = ("random", "oracle", "openai")
+
+#: Default answer cap of :class:`OpenAIPolicy`, in tokens: the reference's evaluation cap.
+DEFAULT_MAX_TOKENS = 256
+
+#: Turns per episode that get distinct request seeds (see :func:`request_seed`).
+_TURNS_PER_SEED = 1000
+
+
+def request_seed(episode_seed: int, turn: int) -> int:
+    """The sampling seed of request ``turn`` (0, 1, ...) of the episode seeded ``episode_seed``.
+
+    ``(episode_seed * 1000 + turn) % 2**31``: every request of every episode
+    gets its own seed (distinct for turns below 1000 and episode seeds below
+    2,147,483), the same one in every run, and it fits the 32-bit seeds some
+    servers take.
+    """
+    return (int(episode_seed) * _TURNS_PER_SEED + int(turn)) % 2**31
 
 
 class ServerError(RuntimeError):
@@ -122,7 +147,11 @@ class OraclePolicy:
 
 
 class CallablePolicy:
-    """A plain function ``f(messages) -> str`` (or ``f(messages, env=...)``) as a policy."""
+    """A plain function ``f(messages) -> str`` as a policy.
+
+    The function is also given ``env=`` and ``seed=`` (the request seed, when
+    the caller has one) if its signature accepts them.
+    """
 
     def __init__(self, function: Callable[..., Any], name: str | None = None) -> None:
         if not callable(function):
@@ -130,10 +159,22 @@ class CallablePolicy:
         self.function = function
         self.name = name or policy_name(function)
         self._pass_env = _accepts_env(function)
+        self._pass_seed = accepts_keyword(function, "seed")
 
-    def __call__(self, messages: list[Message], *, env: gym.Env[Any, Any] | None = None) -> str:
+    def __call__(
+        self,
+        messages: list[Message],
+        *,
+        env: gym.Env[Any, Any] | None = None,
+        seed: int | None = None,
+    ) -> str:
         """Call the function and return its answer as text."""
-        answer = self.function(messages, env=env) if self._pass_env else self.function(messages)
+        keywords: dict[str, Any] = {}
+        if self._pass_env:
+            keywords["env"] = env
+        if self._pass_seed and seed is not None:
+            keywords["seed"] = seed
+        answer = self.function(messages, **keywords)
         if not isinstance(answer, str):
             raise TypeError(
                 f"policy {self.name!r} returned {type(answer).__name__}, expected the answer str"
@@ -141,16 +182,21 @@ class CallablePolicy:
         return answer
 
 
-def _accepts_env(function: Callable[..., Any]) -> bool:
+def accepts_keyword(function: Callable[..., Any], name: str) -> bool:
+    """Whether ``function`` takes a keyword argument ``name`` (or ``**kwargs``)."""
     try:
         parameters = inspect.signature(function).parameters.values()
     except (TypeError, ValueError):
         return False
     return any(
-        (p.name == "env" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+        (p.name == name and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
         or p.kind is p.VAR_KEYWORD
         for p in parameters
     )
+
+
+def _accepts_env(function: Callable[..., Any]) -> bool:
+    return accepts_keyword(function, "env")
 
 
 def as_policy(function: Callable[..., Any]) -> Policy:
@@ -302,7 +348,9 @@ class OpenAIPolicy:
         base_url: The endpoint's base URL, e.g. ``http://127.0.0.1:8000/v1`` (vLLM).
         model: The served model name.
         temperature: Sampling temperature (default 0: greedy, as in evaluation).
-        max_tokens: Longest answer in tokens (``None``: the server's default).
+        top_p: Nucleus sampling mass in (0, 1] (``None``: not sent, the server's default).
+        max_tokens: Longest answer in tokens (default :data:`DEFAULT_MAX_TOKENS`,
+            256, the reference's cap; ``None``: not sent, the server's default).
         timeout: Seconds to wait for the server, per request (connecting, and
             each read of the response); default 120. A timeout is retried.
         max_retries: Retries of a request after a failure (connection failure,
@@ -312,13 +360,15 @@ class OpenAIPolicy:
             ``retry-after-ms``) header lengthens the wait to what the server
             asks, at most :data:`MAX_RETRY_WAIT` (60 s).
         seed: Sent as the request's ``seed`` (servers that support it sample
-            reproducibly at temperature > 0).
+            reproducibly at temperature > 0) when a call gives none; evaluation
+            gives each request its own (:func:`request_seed`).
         api_key: Defaults to ``OPENAI_API_KEY``, else ``"EMPTY"`` (local servers).
         extra_body: Extra JSON fields for every request (server-specific options).
 
     Raises:
         ValueError: ``timeout``, ``max_retries``, ``retry_backoff``,
-            ``max_tokens`` or ``temperature`` out of range (the message names it).
+            ``max_tokens``, ``temperature`` or ``top_p`` out of range (the
+            message names it).
 
     Thread-safe: one instance serves concurrent episodes.
     """
@@ -329,7 +379,8 @@ class OpenAIPolicy:
         base_url: str,
         model: str,
         temperature: float = 0.0,
-        max_tokens: int | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = DEFAULT_MAX_TOKENS,
         timeout: float = 120.0,
         max_retries: int = 5,
         retry_backoff: float = 1.0,
@@ -342,6 +393,11 @@ class OpenAIPolicy:
         self.timeout = _check_number("timeout", timeout, positive=True)
         self.retry_backoff = _check_number("retry_backoff", retry_backoff, positive=False)
         self.temperature = _check_number("temperature", temperature, positive=False)
+        if top_p is not None:
+            top_p = _check_number("top_p", top_p, positive=True)
+            if top_p > 1:
+                raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+        self.top_p = top_p
         openai = _import_openai()
         self._openai = openai
         self.base_url = base_url
@@ -383,17 +439,20 @@ class OpenAIPolicy:
             delay = max(delay, asked)
         return float(min(delay, MAX_RETRY_WAIT))
 
-    def request(self, messages: Sequence[Message]) -> dict[str, Any]:
-        """The keyword arguments of one chat-completions request."""
+    def request(self, messages: Sequence[Message], *, seed: int | None = None) -> dict[str, Any]:
+        """The keyword arguments of one request (``seed``, if given, replaces ``self.seed``)."""
         kwargs: dict[str, Any] = {
             "model": self.model,
             "messages": to_openai(messages),
             "temperature": self.temperature,
         }
+        if self.top_p is not None:
+            kwargs["top_p"] = self.top_p
         if self.max_tokens is not None:
             kwargs["max_tokens"] = self.max_tokens
-        if self.seed is not None:
-            kwargs["seed"] = self.seed
+        chosen = self.seed if seed is None else seed
+        if chosen is not None:
+            kwargs["seed"] = chosen
         if self.extra_body:
             kwargs["extra_body"] = dict(self.extra_body)
         return kwargs
@@ -404,15 +463,23 @@ class OpenAIPolicy:
         content_type = str(raw.headers.get("content-type", ""))
         return _assistant_text(int(raw.status_code), content_type, bytes(raw.content))
 
-    def __call__(self, messages: list[Message], *, env: gym.Env[Any, Any] | None = None) -> str:
+    def __call__(
+        self,
+        messages: list[Message],
+        *,
+        env: gym.Env[Any, Any] | None = None,
+        seed: int | None = None,
+    ) -> str:
         """Send the conversation, return the first choice's text.
+
+        ``seed`` is this request's sampling seed (default: ``self.seed``).
 
         Raises:
             ServerError: No usable answer after ``max_retries`` retries.
             openai.APIStatusError: A non-transient HTTP error (bad request,
                 authentication, unknown model): not retried.
         """
-        kwargs = self.request(messages)
+        kwargs = self.request(messages, seed=seed)
         attempt = 0
         while True:
             try:
@@ -454,10 +521,11 @@ def make_policy(
         spec: ``"random"``, ``"oracle"``, ``"openai"`` or ``"MODULE:CALLABLE"``.
         base_url: The endpoint of ``"openai"`` (required there, refused elsewhere).
         model: The model of ``"openai"`` (required there, refused elsewhere).
-        seed: Sent as the request seed by ``"openai"``; the other built-ins take
-            their randomness from the environment (seeded per episode).
+        seed: Sent as the request seed by ``"openai"`` when a call gives none;
+            the other built-ins take their randomness from the environment
+            (seeded per episode).
         **options: Keyword options of the policy (``"openai"``: ``temperature``,
-            ``max_tokens``, ``timeout``, ``max_retries``, ``retry_backoff``,
+            ``top_p``, ``max_tokens``, ``timeout``, ``max_retries``, ``retry_backoff``,
             ``api_key``, ``extra_body``; see :class:`OpenAIPolicy`). ``None``
             values are ignored.
 

@@ -28,16 +28,25 @@ class Preset:
         description: One line for listings.
         split: One of :data:`SPLITS`.
         kwargs: Constructor arguments (plain data, so ``EnvSpec.to_json`` works).
+        episodes: Episodes ``oodgym eval`` plays for this id when ``--episodes``
+            is not given (the paper's count for its split); ``None``: the
+            evaluation default.
     """
 
     id: str
     description: str
     split: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    episodes: int | None = None
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
             raise ValueError(f"Preset.split must be one of {SPLITS}, got {self.split!r}")
+        episodes = self.episodes
+        if episodes is not None and (
+            isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1
+        ):
+            raise ValueError(f"Preset.episodes must be None or an int >= 1, got {self.episodes!r}")
 
 
 def register(presets: Iterable[Preset], entry_point: str) -> None:
@@ -50,6 +59,12 @@ def register(presets: Iterable[Preset], entry_point: str) -> None:
 def as_dicts(presets: Iterable[Preset]) -> list[dict[str, Any]]:
     """Presets as plain dicts (the ``oodgym_presets()`` protocol)."""
     return [
-        {"id": p.id, "description": p.description, "split": p.split, "kwargs": dict(p.kwargs)}
+        {
+            "id": p.id,
+            "description": p.description,
+            "split": p.split,
+            "kwargs": dict(p.kwargs),
+            "episodes": p.episodes,
+        }
         for p in presets
     ]

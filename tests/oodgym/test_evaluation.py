@@ -73,8 +73,13 @@ def test_oracle_solves_generalpoints_and_navigation(tmp_path: Path) -> None:
         assert result.stderr == 0.0
     assert summary.results[GP].split == "in-distribution"
     assert summary.results[NAV_OOD].split == "rule-ood"
-    assert summary.results[GP].mean_return == 5.0 and summary.results[GP].mean_step_accuracy is None
-    assert summary.results[NAV].mean_step_accuracy == 1.0
+    gp, nav = summary.results[GP], summary.results[NAV]
+    assert gp.mean_return == 5.0 and gp.step_accuracy is None and gp.recognition_accuracy is None
+    assert (nav.step_accuracy, nav.step_accuracy_stderr, nav.mean_episode_step_accuracy) == (
+        1.0,
+        0.0,
+        1.0,
+    )
     assert summary.results[GP].verdict_counts == {"correct": 3}
     record = _records(tmp_path, NAV)[0]
     assert record["env_id"] == NAV and record["split"] == "in-distribution"
@@ -251,6 +256,10 @@ def test_another_policy_needs_another_folder(tmp_path: Path) -> None:
         evaluate(GP, "random", episodes=2, out=tmp_path, progress=False)
     with pytest.raises(ValueError, match="env_kwargs"):
         evaluate(GP, "oracle", episodes=2, out=tmp_path, env_kwargs={"max_attempts": 2})
+    with pytest.raises(ValueError, match="conversation 'full', not 'paper'"):
+        evaluate(GP, "oracle", episodes=2, out=tmp_path, conversation="paper")
+    with pytest.raises(ValueError, match=r"conversation must be one of \['full', 'paper'\]"):
+        evaluate(GP, "oracle", episodes=2, out=tmp_path / "new", conversation="chat")
 
 
 def test_max_steps_caps_an_episode(tmp_path: Path) -> None:
@@ -327,14 +336,14 @@ def test_plain_functions_and_builtin_policies(tmp_path: Path) -> None:
 
 
 def test_progress_bar_on_a_terminal() -> None:
-    from oodgym.evaluation import _Progress
+    from oodgym.evaluation.progress import Progress
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
             return True
 
     stream = Terminal()
-    bar = _Progress(4, enabled=True, stream=stream)
+    bar = Progress(4, enabled=True, stream=stream)
     for success in (True, False, True, True):
         bar.update(success)
     bar.close()
@@ -342,7 +351,7 @@ def test_progress_bar_on_a_terminal() -> None:
     assert text.startswith("\r[") and "4/4 episodes (100%), 3 solved" in text
     assert "#" * 30 in text and text.endswith("\n")
     silent = Terminal()
-    _Progress(4, enabled=False, stream=silent).update(True)
+    Progress(4, enabled=False, stream=silent).update(True)
     assert silent.getvalue() == ""
 
 

@@ -33,6 +33,14 @@ def read_records(folder: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines]
 
 
+def prompt_text(record: dict[str, Any]) -> str:
+    """The text of the last user message of a record (the prompt answered)."""
+    content = [m for m in record["messages"] if m["role"] == "user"][-1]["content"]
+    if isinstance(content, str):
+        return content
+    return "".join(p["text"] for p in content if p["type"] == "text")
+
+
 def tree_bytes(folder: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
@@ -60,14 +68,18 @@ def test_image_export_files_and_records(image_export: ExportReport) -> None:
         seed = 10 + i
         assert record["id"] == f"{IMAGE_ID}/{seed}/0"
         assert (record["env_id"], record["seed"], record["step"]) == (IMAGE_ID, seed, 0)
-        assert record["messages"] == [
-            {"role": "user", "content": record["prompt"]},
-            {"role": "assistant", "content": record["answer"]},
-        ]
-        assert record["image"] == f"images/{seed}-0.png"
+        assert record["conversation"] == "paper" and "prompt" not in record  # TRL-loadable
+        user, answer = record["messages"]
+        assert user["role"] == "user" and user["content"][1] == {"type": "image"}
+        assert answer == {
+            "role": "assistant",
+            "content": [{"type": "text", "text": record["answer"]}],
+        }
+        assert record["images"] == [f"images/{seed}-0.png"]
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["env_id"] == IMAGE_ID and manifest["env_kwargs"] == SMALL
     assert (manifest["seed_start"], manifest["seed_stop"]) == (10, 13)
+    assert manifest["conversation"] == "paper" and manifest["schema_version"] == 2
     assert manifest["records"] == 3 and manifest["images"] == 3
     assert manifest["version"]
 
@@ -76,8 +88,9 @@ def test_pngs_decode_to_the_observation_image(image_export: ExportReport) -> Non
     env = gym.make(IMAGE_ID, **SMALL)
     for record in read_records(image_export.path):
         obs, _ = env.reset(seed=record["seed"])
-        assert record["prompt"] == obs["text"]
-        png = np.asarray(Image.open(image_export.path / record["image"]).convert("RGB"))
+        assert prompt_text(record) == obs["text"]
+        (path,) = record["images"]
+        png = np.asarray(Image.open(image_export.path / path).convert("RGB"))
         np.testing.assert_array_equal(png, obs["image"])
 
 
@@ -87,7 +100,7 @@ def replay_verifies(record: dict[str, Any], kwargs: dict[str, Any] | None = None
     for _ in range(record["step"]):
         obs, *_ = env.step(env.unwrapped.expert_action())  # type: ignore[attr-defined]
     text = obs["text"] if isinstance(obs, dict) else obs
-    assert text == record["prompt"]
+    assert text == prompt_text(record)
     _, reward, _, _, info = env.step(record["answer"])
     assert float(reward) > 0 and info["verdict"] == "correct", (record["id"], info)
 
@@ -100,7 +113,8 @@ def test_every_exported_answer_verifies(
     records = read_records(nav_export.path)
     assert len(records) == nav_export.records > 2 * 2  # multi-step episodes
     assert {r["seed"] for r in records} == {4, 5}
-    assert not (nav_export.path / "images").exists() and "image" not in records[0]
+    assert not (nav_export.path / "images").exists() and "images" not in records[0]
+    assert all(len(r["messages"]) == 2 for r in records)  # paper: one prompt per step
     for record in records:
         replay_verifies(record)
     # Steps of one episode are consecutive, starting at 0.
@@ -120,16 +134,21 @@ def test_hf_format_loads_back(tmp_path: Path) -> None:
     datasets = pytest.importorskip("datasets")
     report = export(IMAGE_ID, episodes=2, out=tmp_path / "hf", format="hf", env_kwargs=SMALL)
     loaded = datasets.load_from_disk(str(report.path))
-    assert len(loaded) == 2 and isinstance(loaded.features["image"], datasets.Image)
+    column = loaded.features["images"]  # datasets.List (>= 4) or a plain list (older)
+    item = column[0] if isinstance(column, list) else column.feature
+    assert len(loaded) == 2 and isinstance(item, datasets.Image)
     env = gym.make(IMAGE_ID, **SMALL)
     obs, _ = env.reset(seed=1)
     row = loaded[1]
-    assert row["id"] == f"{IMAGE_ID}/1/0" and row["prompt"] == obs["text"]
-    assert row["messages"][1] == {"role": "assistant", "content": row["answer"]}
-    np.testing.assert_array_equal(np.asarray(row["image"].convert("RGB")), obs["image"])
+    assert row["id"] == f"{IMAGE_ID}/1/0" and prompt_text(row) == obs["text"]
+    assert row["messages"][1]["content"] == [{"type": "text", "text": row["answer"]}]
+    (image,) = row["images"]
+    np.testing.assert_array_equal(np.asarray(image.convert("RGB")), obs["image"])
     assert json.loads((report.path / "manifest.json").read_text())["format"] == "hf"
     text = export(NAV_ID, episodes=1, out=tmp_path / "nav", format="hf")
-    assert "image" not in datasets.load_from_disk(str(text.path)).features
+    loaded_text = datasets.load_from_disk(str(text.path))
+    assert "images" not in loaded_text.features and "prompt" not in loaded_text.features
+    assert isinstance(loaded_text[0]["messages"][0]["content"], str)
 
 
 def test_hf_without_datasets_names_the_extra(
@@ -252,3 +271,65 @@ def test_cli_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["export", NAV_ID, "--episodes", "1", "--out", str(out)]) == 2
     assert "exists" in capsys.readouterr().err
     assert os.path.exists(out / "data.jsonl")
+
+
+class ManySolutions(gym.Env[str, str]):
+    """One puzzle with four correct answers whatever the seed; the expert draws one."""
+
+    ANSWERS = ("alpha", "beta", "gamma", "delta")
+
+    def __init__(self) -> None:
+        from oodgym.textspace import action_space, observation_space
+
+        self.observation_space = observation_space(64)
+        self.action_space = action_space(64)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        super().reset(seed=seed)
+        return "Name a Greek letter.", {}
+
+    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        correct = action in self.ANSWERS
+        verdict = "correct" if correct else "wrong"
+        return "done", float(correct), correct, not correct, {"verdict": verdict}
+
+    def expert_action(self, rng: np.random.Generator | None = None) -> str:
+        if rng is None:
+            return self.ANSWERS[0]
+        return self.ANSWERS[int(rng.integers(len(self.ANSWERS)))]
+
+
+def test_export_draws_among_the_solutions_by_seed(tmp_path: Path) -> None:
+    env_id = "oodgym-test/ManySolutions-v0"
+    gym.register(env_id, entry_point=f"{__name__}:ManySolutions")
+    try:
+        export(env_id, episodes=24, out=tmp_path / "a")
+        answers = [r["answer"] for r in read_records(tmp_path / "a")]
+        assert set(answers) == set(ManySolutions.ANSWERS)  # not the same answer every time
+        export(env_id, episodes=24, out=tmp_path / "b")
+        assert tree_bytes(tmp_path / "a") == tree_bytes(tmp_path / "b")  # seeded
+    finally:
+        del gym.registry[env_id]
+    # GeneralPoints: the answer is expert_action(rng) with the episode seed's stream
+    report = export(TEXT_ID, episodes=3, out=tmp_path / "gp", seed=20)
+    env = gym.make(TEXT_ID)
+    for record in read_records(report.path):
+        env.reset(seed=record["seed"])
+        rng = np.random.default_rng((record["seed"], 1))
+        assert record["answer"] == env.unwrapped.expert_action(rng=rng)  # type: ignore[attr-defined]
+
+
+def test_full_conversation_export_of_navigation(tmp_path: Path) -> None:
+    report = export(NAV_ID, episodes=1, out=tmp_path / "full", seed=4, conversation="full")
+    records = read_records(report.path)
+    paper = read_records(export(NAV_ID, episodes=1, out=tmp_path / "paper", seed=4).path)
+    assert [len(r["messages"]) for r in records] == [2 * (i + 1) for i in range(len(records))]
+    assert records[-1]["messages"] == [m for r in paper for m in r["messages"]]
+    assert json.loads((report.path / "manifest.json").read_text())["conversation"] == "full"
+    with pytest.raises(ValueError, match=r"conversation must be one of \['full', 'paper'\]"):
+        export(NAV_ID, episodes=1, out=tmp_path / "bad", conversation="chat")
+    cli = ["export", NAV_ID, "--episodes", "1", "--seed", "4", "--conversation", "full"]
+    assert main([*cli, "--out", str(tmp_path / "cli")]) == 0
+    assert read_records(tmp_path / "cli") == records

@@ -337,7 +337,9 @@ def test_group_rollouts_pass_the_sample_index() -> None:
     group = group_rollouts(env, policy, seed=7, group_size=4)
     assert [t.sample for t in group] == [0, 1, 2, 3] and {t.seed for t in group} == {7}
     assert [t.success for t in group] == [False, True, False, True]
-    assert [t.episode_return for t in group] == [-15.0, 5.0, -15.0, 5.0]
+    garbage_return = rollout(make(GP), lambda messages: GARBAGE, seed=7).episode_return
+    assert garbage_return < 0
+    assert [t.episode_return for t in group] == [garbage_return, 5.0, garbage_return, 5.0]
     assert seen == [0] * 5 + [1] + [2] * 5 + [3]
     # Same seed, same start: every sample saw the same first observation.
     assert len({t.messages[0]["content"] for t in group}) == 1

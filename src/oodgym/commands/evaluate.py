@@ -5,7 +5,7 @@ Examples::
     oodgym eval 'cardenvs/GeneralPoints-*' --policy oracle --episodes 100 --out runs/oracle
     oodgym eval navenvs/Navigation-v0 navenvs/Navigation-RuleOOD-v0 --policy openai \
         --base-url http://127.0.0.1:8000/v1 --model my-model --concurrency 8 --out runs/m --plot \
-        --timeout 60 --max-retries 3
+        --conversation paper --timeout 60 --max-retries 3
     oodgym eval cardenvs/GeneralPoints-Image-v0 --policy my_pkg.agents:answer \
         --env image_size=336 --env visuals='["rotate"]' --episodes 50 --out runs/img
 
@@ -62,8 +62,34 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _temperature(text: str) -> float:
+    """An argparse ``type`` accepting a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def _probability(text: str) -> float:
+    """An argparse ``type`` accepting a number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``oodgym eval``."""
+    from oodgym.conversation import PROTOCOLS
+    from oodgym.evaluation import DEFAULT_EPISODES
+    from oodgym.policies import DEFAULT_MAX_TOKENS
+
     parser.description = (
         "Evaluate a policy on registered ids (glob patterns allowed). Rerun the same command "
         "to resume an interrupted run."
@@ -80,14 +106,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="random, oracle, openai, or MODULE:CALLABLE (a function messages -> answer)",
     )
     parser.add_argument(
-        "--episodes", type=_positive, required=True, help="episodes per id (seeds S..S+N-1)"
+        "--episodes",
+        type=_positive,
+        help="episodes per id (seeds S..S+N-1); default: each id's preset count (the paper's "
+        f"count for its split), else {DEFAULT_EPISODES}",
     )
     parser.add_argument("--out", required=True, type=Path, help="output folder (reuse to resume)")
     parser.add_argument("--seed", type=_non_negative, default=0, help="first seed (default 0)")
     parser.add_argument("--base-url", help="OpenAI-compatible endpoint (policy openai)")
     parser.add_argument("--model", help="model name (policy openai)")
     parser.add_argument(
-        "--max-tokens", type=_positive, help="longest answer in tokens (policy openai)"
+        "--conversation",
+        choices=PROTOCOLS,
+        default="full",
+        help="how episodes become chat messages: full (one growing conversation, the whole "
+        "observation after each step; default) or paper (the reference's: the prompt once, "
+        "short failure messages, a fresh single prompt per navigation step)",
+    )
+    parser.add_argument(
+        "--max-tokens",
+        type=_positive,
+        help=f"longest answer in tokens (policy openai; default {DEFAULT_MAX_TOKENS}, "
+        "the reference's cap)",
+    )
+    parser.add_argument(
+        "--temperature",
+        type=_temperature,
+        help="sampling temperature (policy openai; default 0, greedy)",
+    )
+    parser.add_argument(
+        "--top-p",
+        type=_probability,
+        metavar="P",
+        help="nucleus sampling mass in (0, 1] (policy openai; default: not sent)",
     )
     parser.add_argument(
         "--timeout",
@@ -145,6 +196,8 @@ def run(args: argparse.Namespace) -> int:
         return _error(str(exc))
     given = {
         "max_tokens": args.max_tokens,
+        "temperature": args.temperature,
+        "top_p": args.top_p,
         "timeout": args.timeout,
         "max_retries": args.max_retries,
     }
@@ -157,6 +210,7 @@ def run(args: argparse.Namespace) -> int:
             out=args.out,
             seed=args.seed,
             env_kwargs=env_kwargs,
+            conversation=args.conversation,
             concurrency=args.concurrency,
             progress=not args.quiet,
             base_url=args.base_url,

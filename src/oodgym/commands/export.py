@@ -1,7 +1,8 @@
 """``oodgym export``: write an SFT dataset from an environment's expert.
 
 ``oodgym export ENV_ID --episodes N --out DIR [--format jsonl|hf] [--seed S]
-[--env KEY=VALUE ...] [--overwrite]``; see :mod:`oodgym.export` for the layout.
+[--conversation paper|full] [--env KEY=VALUE ...] [--overwrite]``; see
+:mod:`oodgym.export` for the layout.
 
 """
 
@@ -16,6 +17,7 @@ __all__ = ["add_arguments", "run"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``oodgym export``."""
+    from oodgym.conversation import PROTOCOLS
     from oodgym.export import FORMATS
 
     parser.add_argument("env_id", metavar="ENV_ID", help="registered id (or module:id)")
@@ -26,6 +28,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="first seed; episode i uses seed+i (default 0)"
+    )
+    parser.add_argument(
+        "--conversation",
+        choices=PROTOCOLS,
+        default="paper",
+        help="protocol of the records' messages: paper (one prompt and its answer per record; "
+        "default) or full (a navigation record holds the episode so far)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing DIR")
     add_env_option(parser)
@@ -43,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             format=args.format,
             env_kwargs=env_kwargs(args.env),
+            conversation=args.conversation,
             overwrite=args.overwrite,
         )
     except USAGE_ERRORS as err:

@@ -6,9 +6,13 @@ text. A policy whose signature names ``env`` (or takes ``**kwargs``) is also
 given ``env=`` the environment, like the policies of :mod:`oodgym.policies`.
 
 :func:`rollout` plays one episode and returns a :class:`Trajectory`: the
-conversation (observations as ``user`` messages, answers as ``assistant``
+messages (observations as ``user`` messages, answers as ``assistant``
 messages, images kept), the per-step rewards and infos, and how the episode
-ended. :func:`rollout_batch` plays one episode per seed; :func:`group_rollouts`
+ended. ``conversation=`` chooses the protocol the policy is spoken to with
+(:mod:`oodgym.conversation`): ``"full"`` (default: one growing
+conversation) or ``"paper"`` (the reference's: the prompt once, short
+failure messages, a fresh conversation per navigation step).
+:func:`rollout_batch` plays one episode per seed; :func:`group_rollouts`
 plays a GRPO group (several samples from one seed).
 
 Example:
@@ -29,16 +33,17 @@ Everything here is sequential and deterministic: the same seeds and the same
 from __future__ import annotations
 
 import functools
-import inspect
+import itertools
 import operator
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
 
-from oodgym.conversation import Message, assistant_message, observation_message, without_images
+from oodgym.conversation import Conversation, Message, check_protocol, without_images
 from oodgym.families import load_families
+from oodgym.policies import accepts_keyword
 
 __all__ = [
     "Policy",
@@ -61,8 +66,9 @@ class Trajectory:
     """One episode played by a policy.
 
     Attributes:
-        messages: The conversation: ``user`` observation, ``assistant`` answer,
-            ``user`` observation, ... ending with the last answer. Image
+        messages: Every message of the episode once, in order: ``user``
+            observation (or, with ``"paper"``, a short failure message),
+            ``assistant`` answer, ... ending with the last answer. Image
             observations keep their numpy image (see :mod:`oodgym.conversation`).
         rewards: The reward of every step (one per answer).
         infos: The ``info`` dict of every step.
@@ -73,6 +79,9 @@ class Trajectory:
         env_id: The Gymnasium id, if the environment has a spec.
         seed: The reset seed.
         sample: The index within a :func:`group_rollouts` group, else ``None``.
+        conversation: The protocol the policy was spoken to with.
+        conversation_starts: Where each conversation starts in ``messages``
+            (``[0]`` for ``"full"``; one per navigation step for ``"paper"``).
     """
 
     messages: list[Message]
@@ -84,6 +93,14 @@ class Trajectory:
     env_id: str | None = None
     seed: int | None = None
     sample: int | None = None
+    conversation: str = "full"
+    conversation_starts: list[int] = field(default_factory=lambda: [0])
+
+    @property
+    def conversations(self) -> list[list[Message]]:
+        """``messages`` cut into the conversations the policy was sent (each with its answers)."""
+        bounds = [*self.conversation_starts, len(self.messages)]
+        return [self.messages[a:b] for a, b in itertools.pairwise(bounds) if a < b]
 
     @property
     def episode_return(self) -> float:
@@ -108,6 +125,8 @@ class Trajectory:
             "truncated": self.truncated,
             "success": self.success,
             "episode_return": self.episode_return,
+            "conversation": self.conversation,
+            "conversation_starts": list(self.conversation_starts),
         }
 
 
@@ -145,23 +164,6 @@ def seed_list(seeds: Iterable[int] | int) -> list[int]:
     return out
 
 
-def accepts_keyword(policy: Callable[..., Any], name: str) -> bool:
-    """Whether ``policy`` takes a keyword argument ``name`` (or ``**kwargs``)."""
-    try:
-        parameters = inspect.signature(policy).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    for parameter in parameters:
-        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
-            return True
-        if parameter.name == name and parameter.kind in (
-            inspect.Parameter.KEYWORD_ONLY,
-            inspect.Parameter.POSITIONAL_OR_KEYWORD,
-        ):
-            return True
-    return False
-
-
 def _check_max_steps(max_steps: int) -> None:
     if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 0:
         raise ValueError(f"max_steps must be an int >= 0, got {max_steps!r}")
@@ -173,27 +175,37 @@ def _play(
     seed: int | None,
     max_steps: int,
     sample: int | None,
+    protocol: str,
 ) -> Trajectory:
     if accepts_keyword(policy, "env"):
         policy = functools.partial(policy, env=env)
     observation, _ = env.reset(seed=seed)
-    messages: list[Message] = []
+    conversation = Conversation(protocol)
+    conversation.reset(observation)
     rewards: list[float] = []
     infos: list[dict[str, Any]] = []
     terminated = truncated = False
     for _ in range(max_steps):
-        messages.append(observation_message(observation))
-        answer = policy(list(messages))
+        answer = policy(conversation.messages)
         if not isinstance(answer, str):
             raise TypeError(f"the policy must return a str, got {type(answer).__name__}")
-        messages.append(assistant_message(answer))
         observation, reward, terminated, truncated, info = env.step(answer)
+        conversation.step(answer, observation, info, terminated, truncated)
         rewards.append(float(reward))
         infos.append(dict(info))
         if terminated or truncated:
             break
     else:
         truncated = True  # max_steps ran out (or was 0)
+    # The transcript ends with the last answer (an observation after it was never answered).
+    messages = conversation.transcript
+    starts = conversation.starts
+    if messages and messages[-1]["role"] != "assistant" and rewards:
+        messages.pop()
+        if starts[-1] >= len(messages):
+            starts.pop()
+    elif not rewards:
+        messages, starts = [], [0]
     success = bool(infos[-1].get("is_success", terminated)) if infos else False
     spec = env.spec
     return Trajectory(
@@ -206,6 +218,8 @@ def _play(
         env_id=spec.id if spec is not None else None,
         seed=seed,
         sample=sample,
+        conversation=protocol,
+        conversation_starts=starts,
     )
 
 
@@ -215,32 +229,37 @@ def rollout(
     *,
     seed: int | None = None,
     max_steps: int = 500,
+    conversation: str = "full",
 ) -> Trajectory:
     """Play one episode of ``env`` with ``policy``.
 
     Args:
         env: An environment, or a registered id (made, then closed).
         policy: The conversation so far -> the answer text. It receives a copy
-            of the conversation, ending with the current observation (and
-            ``env=env`` if its signature accepts it).
+            of the current conversation, ending with the current observation or
+            failure message (and ``env=env`` if its signature accepts it).
         seed: The reset seed (``None``: continue the environment's stream).
         max_steps: Stop after this many answers (the trajectory is then marked
             ``truncated``).
+        conversation: The protocol, ``"full"`` or ``"paper"`` (see
+            :mod:`oodgym.conversation`).
 
     Returns:
         The trajectory.
 
     Raises:
         TypeError: if the policy returns something other than a ``str``.
+        ValueError: an unknown ``conversation`` or a bad ``max_steps``.
     """
     _check_max_steps(max_steps)
+    protocol = check_protocol(conversation)
     if isinstance(env, str):
         made = make_env(env)
         try:
-            return _play(made, policy, seed, max_steps, None)
+            return _play(made, policy, seed, max_steps, None, protocol)
         finally:
             made.close()
-    return _play(env, policy, seed, max_steps, None)
+    return _play(env, policy, seed, max_steps, None, protocol)
 
 
 def _environment(
@@ -260,6 +279,7 @@ def rollout_batch(
     *,
     env_kwargs: Mapping[str, Any] | None = None,
     max_steps: int = 500,
+    conversation: str = "full",
 ) -> list[Trajectory]:
     """One episode per seed, played one after the other in a single environment.
 
@@ -269,15 +289,17 @@ def rollout_batch(
         seeds: The seeds, or a count ``n`` for seeds ``0 .. n-1``.
         env_kwargs: Keyword arguments of ``gym.make`` (with an id only).
         max_steps: As for :func:`rollout`.
+        conversation: As for :func:`rollout`.
 
     Returns:
         The trajectories, in seed order.
     """
     _check_max_steps(max_steps)
+    protocol = check_protocol(conversation)
     chosen = seed_list(seeds)
     env, owned = _environment(env_id, env_kwargs)
     try:
-        return [_play(env, policy, seed, max_steps, None) for seed in chosen]
+        return [_play(env, policy, seed, max_steps, None, protocol) for seed in chosen]
     finally:
         if owned:
             env.close()
@@ -291,6 +313,7 @@ def group_rollouts(
     *,
     env_kwargs: Mapping[str, Any] | None = None,
     max_steps: int = 500,
+    conversation: str = "full",
 ) -> list[Trajectory]:
     """A GRPO-style group: ``group_size`` episodes from the same seed (the same start state).
 
@@ -306,11 +329,13 @@ def group_rollouts(
         group_size: Episodes in the group, >= 1.
         env_kwargs: Keyword arguments of ``gym.make`` (with an id only).
         max_steps: As for :func:`rollout`.
+        conversation: As for :func:`rollout`.
 
     Returns:
         The trajectories, ``sample`` = 0 .. group_size-1.
     """
     _check_max_steps(max_steps)
+    protocol = check_protocol(conversation)
     if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
         raise ValueError(f"group_size must be an int >= 1, got {group_size!r}")
     (seed,) = seed_list([seed])
@@ -320,7 +345,7 @@ def group_rollouts(
         out = []
         for index in range(group_size):
             play: Policy = functools.partial(policy, sample=index) if keyword else policy
-            out.append(_play(env, play, seed, max_steps, index))
+            out.append(_play(env, play, seed, max_steps, index, protocol))
         return out
     finally:
         if owned:

@@ -33,7 +33,12 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from oodgym.conversation import observation_text
+from oodgym.conversation import (
+    Conversation,
+    Message,
+    check_protocol,
+    images_as_placeholders,
+)
 from oodgym.integrations.rollout import make_env, seed_list
 
 __all__ = ["STEPS", "EnvReward", "completion_text", "prompt_dataset", "reward_function"]
@@ -75,18 +80,33 @@ def _has_image(env: gym.Env[Any, Any]) -> bool:
     return isinstance(space, spaces.Dict) and "image" in space.spaces
 
 
-def _row(env_id: str, seed: int, step: int, observation: Any, image: bool) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "prompt": [{"role": "user", "content": observation_text(observation)}],
-        "env_id": env_id,
-        "seed": seed,
-        "step": step,
-    }
-    if image:
-        from PIL import Image
+def _pil(image: Any) -> Any:
+    from PIL import Image
 
-        row["images"] = [Image.fromarray(np.asarray(observation["image"], dtype=np.uint8))]
-    return row
+    return Image.fromarray(np.asarray(image, dtype=np.uint8))
+
+
+def _row(
+    env_id: str, seed: int, step: int, messages: list[Message], image: bool, parts: bool
+) -> dict[str, Any]:
+    """A dataset row whose prompt is ``messages`` (the conversation the policy is sent).
+
+    ``parts``: contents as lists of parts with ``{"type": "image"}`` placeholders
+    (image rows of ``"full"`` conversations); else image rows have one user
+    message with a string content, where TRL inserts the placeholder itself.
+    """
+    ids = {"env_id": env_id, "seed": seed, "step": step}
+    if not image:
+        prompt = [{"role": m["role"], "content": m["content"]} for m in messages]
+        return {"prompt": prompt, **ids}
+    listed, images = images_as_placeholders(messages)
+    if parts:
+        prompt = [{"role": m["role"], "content": m["content"]} for m in listed]
+    else:
+        (message,) = listed
+        text = "".join(p["text"] for p in message["content"] if p["type"] == "text")
+        prompt = [{"role": "user", "content": text}]
+    return {"prompt": prompt, **ids, "images": [_pil(i) for i in images]}
 
 
 def _import_datasets() -> Any:
@@ -100,9 +120,11 @@ def _import_datasets() -> Any:
     return datasets
 
 
-def _features(datasets: Any, image: bool) -> Any:
+def _features(datasets: Any, image: bool, parts: bool) -> Any:
+    text = datasets.Value("string")
+    content: Any = [{"type": text, "text": text}] if parts else text
     columns: dict[str, Any] = {
-        "prompt": [{"role": datasets.Value("string"), "content": datasets.Value("string")}],
+        "prompt": [{"role": text, "content": content}],
         "env_id": datasets.Value("string"),
         "seed": datasets.Value("int64"),
         "step": datasets.Value("int64"),
@@ -118,6 +140,7 @@ def prompt_dataset(
     seeds: Iterable[int] | int,
     steps: str = "first",
     env_kwargs: Mapping[str, Any] | None = None,
+    conversation: str = "paper",
     as_hf: bool = False,
 ) -> Any:
     """Prompts of an environment as a TRL prompt-only, conversational dataset.
@@ -137,6 +160,12 @@ def prompt_dataset(
             solves at once, both give the same rows.
         env_kwargs: Keyword arguments of ``gym.make`` (use the same ones for
             :func:`reward_function`).
+        conversation: The protocol of the prompts (see :mod:`oodgym.conversation`):
+            ``"paper"`` (default): the prompt of the state alone (a navigation
+            step's prompt holds the instruction and the history); ``"full"``:
+            the episode so far, earlier observations and expert answers
+            included; its image rows have list contents (text parts and
+            ``{"type": "image"}`` placeholders, one per entry of ``"images"``).
         as_hf: Return a ``datasets.Dataset`` (needs ``pip install 'ood-gym[hf]'``)
             instead of a list of dicts.
 
@@ -144,24 +173,30 @@ def prompt_dataset(
         A list of row dicts, or a ``datasets.Dataset``.
 
     Raises:
-        ValueError: for an unknown ``steps`` or bad seeds.
+        ValueError: for an unknown ``steps`` or ``conversation``, or bad seeds.
         ImportError: if ``as_hf`` and ``datasets`` is missing.
     """
     if steps not in STEPS:
         raise ValueError(f"steps must be one of {list(STEPS)}, got {steps!r}")
+    protocol = check_protocol(conversation)
     chosen = seed_list(seeds)
     datasets = _import_datasets() if as_hf else None
     env = make_env(env_id, env_kwargs)
     rows: list[dict[str, Any]] = []
     try:
         image = _has_image(env)
+        parts = image and protocol == "full"
         for seed in chosen:
             observation, _ = env.reset(seed=seed)
+            talk = Conversation(protocol)
+            talk.reset(observation)
             for step in range(_MAX_EXPERT_STEPS):
-                rows.append(_row(env_id, seed, step, observation, image))
+                rows.append(_row(env_id, seed, step, talk.messages, image, parts))
                 if steps == "first":
                     break
-                observation, _, terminated, truncated, _ = env.step(_expert(env))
+                answer = _expert(env)
+                observation, _, terminated, truncated, info = env.step(answer)
+                talk.step(answer, observation, info, terminated, truncated)
                 if terminated or truncated:
                     break
             else:
@@ -173,7 +208,7 @@ def prompt_dataset(
         env.close()
     if datasets is None:
         return rows
-    return datasets.Dataset.from_list(rows, features=_features(datasets, image))
+    return datasets.Dataset.from_list(rows, features=_features(datasets, image, parts))
 
 
 def _content_text(content: object) -> str:
