@@ -11,20 +11,24 @@ import numpy as np
 from gymnasium import spaces
 
 from cardenvs.cards import RANKS, SUIT_SETS, Card, parse_cards
-from cardenvs.prompts import TextPrompt, feedback_text, image_prompt
+from cardenvs.prompts import PromptRenderer, feedback_text, paper_feedback, resolve_prompt
 from cardenvs.render.table import check_image_size
 from cardenvs.rules import Rule, resolve_rule
-from cardenvs.solver import HandSampler, hand_sampler
-from cardenvs.verifier import Verdict, Verifier, resolve_rewards
+from cardenvs.solver import DEALS, HandSampler, all_solutions, hand_sampler
+from cardenvs.verifier import FEEDBACK_LEVELS, Verdict, Verifier, resolve_rewards
 from cardenvs.visuals import render_observation, resolve_visuals
 from oodgym.responses import MAX_RESPONSE_CHARS
+from oodgym.templates import PromptTemplate
 from oodgym.textspace import action_space, observation_space, prompt_image_space
 from oodgym.validation import check_int
 
 __all__ = ["MAX_OBSERVATION_CHARS", "GeneralPointsEnv"]
 
-#: Upper bound of an observation's length (prompt plus one feedback message).
+#: Upper bound of an observation's length (prompt plus one feedback message) with the
+#: built-in templates; a longer template of one's own raises the bound to fit.
 MAX_OBSERVATION_CHARS = 4096
+# Room kept for one attempt's feedback; the longest message is well under 1000 characters.
+_FEEDBACK_CHARS = 1024
 _OBSERVATIONS = ("text", "image")
 _RESET_OPTIONS = ("cards",)
 
@@ -34,12 +38,14 @@ class GeneralPointsEnv(gym.Env[Any, str]):
 
     ## Description
     A hand of cards (4 by default) is dealt without replacement from a deck of
-    the chosen suits; every hand is solvable under the active rule. The agent
+    the chosen suits; every hand is solvable under the active rule (see
+    ``deal`` for how face cards are forced in rule OOD). The agent
     (a language model) answers with free text holding a formula such as
     ``{"cards": ["3", "3", "8", "8"], "number": [3, 3, 8, 8], "formula": "8/(3-8/3)=24"}``.
     The formula is parsed by a hand-written parser, evaluated exactly with
     rationals and confirmed with sympy. Failed attempts are answered with a
-    specific feedback message and the agent may try again.
+    feedback message (``feedback``: the paper's or a detailed one) and the
+    agent may try again.
 
     ## Action Space
     ``spaces.Text``: the model's raw answer (any ``str`` is accepted and judged;
@@ -48,8 +54,10 @@ class GeneralPointsEnv(gym.Env[Any, str]):
 
     ## Observation Space
     ``observation="text"``: ``spaces.Text`` (ASCII, up to ``MAX_OBSERVATION_CHARS``
-    characters): the prompt naming the cards, the rule and the answer format;
-    after a judged attempt it also carries that attempt's feedback.
+    characters, or more for a longer template of one's own): the prompt naming
+    the cards, the rule and the answer format, rendered from the ``prompt``
+    template; after a judged attempt it also carries that attempt's feedback.
+    A template's characters beyond ASCII are added to the space's charset.
 
     ``observation="image"``: ``spaces.Dict({"text": Text, "image": Box(0, 255,
     (image_size, image_size, 3), uint8)})``. The prompt does not name the
@@ -62,10 +70,11 @@ class GeneralPointsEnv(gym.Env[Any, str]):
     One verdict per attempt (defaults are the paper's): ``correct`` +5,
     ``wrong_value`` -1, ``wrong_numbers`` -2, ``illegal_formula`` -3,
     ``wrong_recognition`` -1.5 (image mode); override with ``rewards={...}``.
-    ``exhausted`` (default 0) is added to the last failed attempt.
+    ``exhausted`` (default -1, the paper's) is added to the last failed attempt
+    when the attempts run out: that step's reward is its verdict's plus -1.
 
     ## Starting State
-    A uniformly random solvable hand, or the hand given by
+    A random solvable hand (see ``deal``), or the hand given by
     ``reset(options={"cards": ["3S", "3C", "8S", "8C"]})``.
 
     ## Episode End
@@ -76,17 +85,37 @@ class GeneralPointsEnv(gym.Env[Any, str]):
     ## Info
     Always: ``cards`` (codes), ``numbers`` (values under the rule), ``target``,
     ``rule`` (name), ``attempts_left``, ``solution`` (one valid formula).
-    After a step also ``verdict`` (category), ``feedback`` (message) and
-    ``is_success``.
+    After a step also ``verdict`` (category), ``feedback`` and ``is_success``.
+    ``feedback`` is the attempt's short message: with ``feedback="detailed"``
+    the verdict's message; with ``"paper"`` a message that reads on its own
+    (the paper's conversation sends it as the whole user message after a
+    failure): ``Your answer failed (wrong value). The formula does not evaluate
+    to 24. Try again, answering in the same format.``
 
     ## Arguments
     * ``rule``: registered rule name (``"face-10"`` default, ``"face-11-12-13"``),
       a mapping ``{"name": ..., **field overrides}``, a ``"module:attr"`` path or
       a :class:`~cardenvs.rules.Rule`.
     * ``suits``: ``"black"`` (default: spades, clubs), ``"red"`` (hearts,
-      diamonds) or ``"all"``.
+      diamonds) or ``"all"`` (52 cards: a rank can appear three times).
+    * ``deal``: ``"uniform"`` (default): every solvable hand with the rule's
+      minimum of face cards is equally likely; ``"paper"``: the paper's scheme:
+      the rule's minimum of face cards is drawn from the deck's J/Q/K first and
+      the rest from the remaining cards, unsolvable hands redrawn (rule OOD,
+      52 cards: 1.58 face cards per hand on average, against 1.35). The two are
+      the same for a rule without a minimum.
     * ``max_attempts``: graded attempts per episode, >= 1 (default 5).
     * ``rewards``: per-category reward overrides (default: the paper's).
+    * ``feedback``: ``"detailed"`` (default: the value reached, error positions,
+      misread ranks) or ``"paper"`` (the category and the offending numbers
+      only, never the value reached or a hint toward a solution).
+    * ``prompt``: the prompt template: ``None``/``"default"`` (ood-gym's wording),
+      ``"sectioned"`` (task description, input, output format), another name
+      registered in ``cardenvs.prompts.TEMPLATES``, a path to a template file,
+      or a mapping ``{"template": ..., "fields": {...}}``. Fields: ``{cards}``
+      (text mode only), ``{face_card_msg}``, ``{target_number}`` (the reference
+      code's names), ``{rules}``, ``{operators}``, ``{hand_size}``; see
+      :mod:`cardenvs.prompts`.
     * ``observation``: ``"text"`` (default) or ``"image"``.
     * ``image_size``: side of the square table image in pixels, 224..1200 (default 512).
     * ``visuals``: visual variants applied in order, as plain data, e.g.
@@ -105,7 +134,10 @@ class GeneralPointsEnv(gym.Env[Any, str]):
     (5.0, True, 'correct')
 
     ## Version History
-    * v0: initial release.
+    * v0: initial release. Since then: ``prompt``, ``feedback`` and ``deal``
+      arguments; ``exhausted`` defaults to -1; the registered ids use the
+      paper's protocol (``deal="paper"``, ``feedback="paper"``, the text ids
+      deal from all 52 cards).
     """
 
     metadata: dict[str, Any] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 1}  # noqa: RUF012
@@ -120,8 +152,10 @@ class GeneralPointsEnv(gym.Env[Any, str]):
         image_size: int = 512,
         visuals: Sequence[str | Mapping[str, Any]] | None = None,
         render_mode: str | None = None,
+        prompt: str | Mapping[str, Any] | PromptTemplate | None = None,
+        feedback: str = "detailed",
+        deal: str = "uniform",
     ) -> None:
-
         self.rule: Rule = resolve_rule(rule)
         if suits not in SUIT_SETS:
             raise ValueError(f"suits must be one of {sorted(SUIT_SETS)}; got {suits!r}")
@@ -130,25 +164,33 @@ class GeneralPointsEnv(gym.Env[Any, str]):
             raise ValueError(
                 f"observation must be one of {list(_OBSERVATIONS)}; got {observation!r}"
             )
+        if feedback not in FEEDBACK_LEVELS:
+            raise ValueError(f"feedback must be one of {list(FEEDBACK_LEVELS)}; got {feedback!r}")
+        if deal not in DEALS:
+            raise ValueError(f"deal must be one of {list(DEALS)}; got {deal!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode must be None or one of {self.metadata['render_modes']}; "
                 f"got {render_mode!r}"
             )
         self.suits = suits
+        self.deal = deal
+        self.feedback = feedback
         self.max_attempts = max_attempts
         self.rewards = resolve_rewards(rewards)
         self.observation_mode = observation
         self.render_mode = render_mode
         self.image_size = check_image_size(image_size)
         self.visuals = resolve_visuals(visuals)
-        self._verifier = Verifier(self.rule, self.rewards)
-        self._text_prompt = TextPrompt(self.rule)
+        self._verifier = Verifier(self.rule, self.rewards, feedback)
+        self._render_prompt = PromptRenderer(resolve_prompt(prompt, observation), self.rule)
         self._value_of = {rank: self.rule.value_of(rank) for rank in RANKS}
-        self._image_prompt = image_prompt(self.rule, self.rule.hand_size)
-        self._sampler: HandSampler = hand_sampler(self.rule, suits)
+        self._sampler: HandSampler = hand_sampler(self.rule, suits, deal)
 
-        text_space = observation_space(MAX_OBSERVATION_CHARS)
+        text_space = observation_space(
+            max(MAX_OBSERVATION_CHARS, self._render_prompt.max_length + _FEEDBACK_CHARS),
+            self._render_prompt.extra_chars,
+        )
         self.observation_space: spaces.Space[Any] = (
             prompt_image_space(text_space, self.image_size)
             if observation == "image"
@@ -223,12 +265,8 @@ class GeneralPointsEnv(gym.Env[Any, str]):
         self._ranks = [c.rank for c in cards]
         self._numbers = [self._value_of[r] for r in self._ranks]
         self._solution = self._sampler.table.get(tuple(sorted(self._numbers)), "")
-        if self.observation_mode == "image":
-            self._prompt = self._image_prompt
-            self._frame = self._render_frame()
-        else:
-            self._prompt = self._text_prompt(self._ranks)
-            self._frame = None
+        self._prompt = self._render_prompt(self._ranks)
+        self._frame = self._render_frame() if self.observation_mode == "image" else None
         self._observation = self._prompt
         self._attempts = 0
         self._done = False
@@ -266,7 +304,11 @@ class GeneralPointsEnv(gym.Env[Any, str]):
         )
         info = self._info()
         info["verdict"] = verdict.category
-        info["feedback"] = verdict.message
+        info["feedback"] = (
+            paper_feedback(verdict.category, verdict.message, info["attempts_left"])
+            if self.feedback == "paper"
+            else verdict.message
+        )
         info["is_success"] = terminated
         return self._observe(), reward, terminated, truncated, info
 
@@ -288,15 +330,33 @@ class GeneralPointsEnv(gym.Env[Any, str]):
 
         return [{"visuals": [name]} for name in visual_variants()]
 
-    def expert_action(self) -> str:
-        """A correct answer for the current hand, in the paper's answer shape."""
+    def expert_action(self, rng: np.random.Generator | None = None) -> str:
+        """A correct answer for the current hand, in the paper's answer shape.
+
+        Args:
+            rng: Without it, the hand's fixed solution (``info["solution"]``);
+                with it, a formula drawn uniformly from every distinct solution
+                of the hand (:func:`cardenvs.solver.solve`; formulas equal up to
+                commutativity and associativity count once), e.g. for SFT data
+                that does not always write the same formula for the same values.
+
+        Raises:
+            RuntimeError: before the first ``reset()``.
+            TypeError: if ``rng`` is not a ``numpy.random.Generator``.
+        """
         if not self._cards:
             raise RuntimeError("call reset() first")
+        formula = self._solution
+        if rng is not None:
+            if not isinstance(rng, np.random.Generator):
+                raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+            formulas = all_solutions(self._numbers, self.rule)
+            formula = formulas[int(rng.integers(len(formulas)))]
         return json.dumps(
             {
                 "cards": list(self._ranks),
                 "number": list(self._numbers),
-                "formula": f"{self._solution}={self.rule.target}",
+                "formula": f"{formula}={self.rule.target}",
             }
         )
 
@@ -325,4 +385,4 @@ class GeneralPointsEnv(gym.Env[Any, str]):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._sampler = hand_sampler(self.rule, self.suits)
+        self._sampler = hand_sampler(self.rule, self.suits, self.deal)

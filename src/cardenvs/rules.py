@@ -115,15 +115,19 @@ class Rule:
         """Distinct card values under this rule, sorted."""
         return tuple(sorted({self.value_of(r) for r in RANKS}))
 
-    def describe(self) -> str:
-        """One sentence for prompts: how cards are valued."""
+    def card_values_text(self) -> str:
+        """How J, Q, K and A count, e.g. ``'J', 'Q' and 'K' count as 10, and 'A' counts as 1``."""
         j, q, k = self.face_values
         faces = (
             f"'J', 'Q' and 'K' count as {j}"
             if j == q == k
             else (f"'J', 'Q' and 'K' count as {j}, {q} and {k}")
         )
-        text = f"{faces}, and 'A' counts as {self.ace_value}"
+        return f"{faces}, and 'A' counts as {self.ace_value}"
+
+    def describe(self) -> str:
+        """One sentence for prompts: how cards are valued and what every hand holds."""
+        text = self.card_values_text()
         if self.min_face_cards:
             text += f"; every hand holds at least {self.min_face_cards} of J, Q, K"
         return text

@@ -20,8 +20,18 @@ category             reward  when
 ==================== ======= ===========================================================
 
 Rewards are the paper's values and can be overridden per category; ``exhausted``
-(default 0) is added to the last failed attempt of an episode (the reference
-code used -1 there, on top of the attempt's own penalty).
+(default -1, the paper's) is added to the last failed attempt of an episode, on
+top of that attempt's own penalty.
+
+Feedback levels (``feedback=``), the message of a failed attempt:
+
+* ``"detailed"``: specific and helpful: the value reached (``evaluates to 23,
+  not 24``), the position of a syntax error, digits glued together, the
+  misread ranks.
+* ``"paper"``: what the paper's reference code tells the model, in our words:
+  the category and, for numbers, which numbers are not the cards', used too
+  often or left out; never the value reached, a position, a misread rank or a
+  hint toward a solution.
 """
 
 from __future__ import annotations
@@ -43,6 +53,7 @@ __all__ = [
     "ANSWER_KEYS",
     "CATEGORIES",
     "DEFAULT_REWARDS",
+    "FEEDBACK_LEVELS",
     "Verdict",
     "Verifier",
     "looks_like_formula",
@@ -62,7 +73,26 @@ DEFAULT_REWARDS: Final[Mapping[str, float]] = {
     "wrong_numbers": -2.0,
     "illegal_formula": -3.0,
     "wrong_recognition": -1.5,
-    "exhausted": 0.0,
+    "exhausted": -1.0,
+}
+#: Feedback levels (see the module docstring).
+FEEDBACK_LEVELS: Final = ("paper", "detailed")
+
+# feedback="paper": what an illegal formula is told, by ExpressionError kind.
+_PAPER_ILLEGAL: Final[Mapping[str, str]] = {
+    "empty": "the formula is empty",
+    "too_long": "the formula is too long",
+    "too_deep": "its parentheses are nested too deeply",
+    "bad_character": "it holds a character that is not allowed",
+    "name": "it holds a name or a letter",
+    "power": "powers are not allowed",
+    "decimal": "decimal numbers are not allowed",
+    "leading_zero": "a number has a leading zero",
+    "number_too_long": "a number has too many digits",
+    "unary": "a sign stands before a number (no unary minus or plus)",
+    "banned_operator": "it uses an operator that the rule does not allow",
+    "syntax": "its operators, numbers and parentheses are not in a valid order",
+    "division_by_zero": "it divides by zero",
 }
 #: Keys of the paper's answer shape.
 ANSWER_KEYS: Final = ("cards", "number", "formula")
@@ -130,6 +160,13 @@ def _list(values: Sequence[Any]) -> str:
     return ", ".join(str(v) for v in values)
 
 
+def _few(values: Sequence[int], limit: int = 8) -> str:
+    """At most ``limit`` numbers, then how many more (a formula may hold 100 numbers)."""
+    if len(values) <= limit:
+        return _list(values)
+    return f"{_list(values[:limit])} and {len(values) - limit} more"
+
+
 def _glued_parts(literal: int, available: Counter[int]) -> list[int] | None:
     """Split ``literal``'s digits into 2+ available card numbers, if possible."""
     digits = str(literal)
@@ -162,11 +199,22 @@ class Verifier:
     Args:
         rule: The active rule (target, operators).
         rewards: Per-category overrides of :data:`DEFAULT_REWARDS`.
+        feedback: ``"detailed"`` (default) or ``"paper"``: how much a failure's
+            message says (see the module docstring).
+
+    Raises:
+        ValueError: an unknown reward category or feedback level.
     """
 
-    def __init__(self, rule: Rule, rewards: Mapping[str, float] | None = None) -> None:
+    def __init__(
+        self, rule: Rule, rewards: Mapping[str, float] | None = None, feedback: str = "detailed"
+    ) -> None:
+        if feedback not in FEEDBACK_LEVELS:
+            raise ValueError(f"feedback must be one of {list(FEEDBACK_LEVELS)}; got {feedback!r}")
         self.rule = rule
         self.rewards = resolve_rewards(rewards)
+        self.feedback = feedback
+        self._paper = feedback == "paper"
 
     def _verdict(self, category: str, message: str, **extra: Any) -> Verdict:
         return Verdict(category, self.rewards[category], message, **extra)
@@ -197,7 +245,9 @@ class Verifier:
         if fields.form == "too-long":
             return self._verdict(
                 "illegal_formula",
-                f"The response has {fields.length} characters; the limit is "
+                "The answer is too long."
+                if self._paper
+                else f"The response has {fields.length} characters; the limit is "
                 f"{MAX_RESPONSE_CHARS}. Answer briefly with the JSON object.",
             )
         if ranks is not None and fields.fields:
@@ -209,16 +259,21 @@ class Verifier:
         if "formula" not in fields.fields:
             return self._verdict(
                 "illegal_formula",
-                'No formula found. Answer with a JSON object such as {"cards": ["A", "2", "3", '
-                '"4"], "number": [1, 2, 3, 4], "formula": "(1+2+3)*4=24"}.',
+                "No formula was found in the answer."
+                if self._paper
+                else 'No formula found. Answer with a JSON object such as {"cards": ["A", "2", '
+                '"3", "4"], "number": [1, 2, 3, 4], "formula": "(1+2+3)*4=24"}.',
             )
         return self.judge_formula(fields.fields["formula"], numbers)
 
     def judge_formula(self, formula: object, numbers: Sequence[int]) -> Verdict:
         """Judge a formula field (any JSON value) against the dealt card values."""
-        if formula is None:
+        if formula is None or (self._paper and not isinstance(formula, str)):
             return self._verdict(
-                "illegal_formula", 'The formula is null; give it as a string such as "(1+2+3)*4".'
+                "illegal_formula",
+                "The formula is not a string."
+                if self._paper
+                else 'The formula is null; give it as a string such as "(1+2+3)*4".',
             )
         if not isinstance(formula, str):
             kind = {bool: "a boolean", int: "a number", float: "a number", list: "a list"}.get(
@@ -234,12 +289,21 @@ class Verifier:
             expression = parse(formula, operators=self.rule.operators)
             num, den = pair_value(expression.root)
         except ExpressionError as err:
+            if self._paper:
+                reason = _PAPER_ILLEGAL.get(err.kind, "it cannot be read")
+                return self._verdict(
+                    "illegal_formula", f"The formula is illegal: {reason}.", formula=formula
+                )
             if err.position is None and err.kind == "division_by_zero":
                 err = self._precise_error(formula, err)
             return self._verdict("illegal_formula", f"Illegal formula: {err}.", formula=formula)
 
         if sorted(expression.numbers) != sorted(numbers):
-            problem = self._numbers_problem(expression.numbers, numbers)
+            problem = (
+                self._paper_numbers_problem(expression.numbers, numbers)
+                if self._paper
+                else self._numbers_problem(expression.numbers, numbers)
+            )
             return self._verdict(
                 "wrong_numbers", problem, formula=formula, value=_value_text(num, den)
             )
@@ -249,7 +313,9 @@ class Verifier:
             value = _value_text(num, den)
             return self._verdict(
                 "wrong_value",
-                f"The formula uses your cards correctly but evaluates to {_show(value)}, "
+                f"The formula does not evaluate to {target}."
+                if self._paper
+                else f"The formula uses your cards correctly but evaluates to {_show(value)}, "
                 f"not {target}.",
                 formula=formula,
                 value=value,
@@ -257,7 +323,9 @@ class Verifier:
         if expression.claimed is not None and expression.claimed != target:
             return self._verdict(
                 "wrong_value",
-                f"The formula evaluates to {target}, but it claims = {expression.claimed}.",
+                f"The number after '=' must be {target}."
+                if self._paper
+                else f"The formula evaluates to {target}, but it claims = {expression.claimed}.",
                 formula=formula,
                 value=str(target),
             )
@@ -270,7 +338,9 @@ class Verifier:
             )
             return self._verdict(
                 "wrong_value",
-                "The formula could not be confirmed by the symbolic check.",
+                f"The formula does not evaluate to {target}."
+                if self._paper
+                else "The formula could not be confirmed by the symbolic check.",
                 formula=formula,
                 value=str(target),
             )
@@ -321,7 +391,40 @@ class Verifier:
             "must be used exactly once."
         )
 
+    @staticmethod
+    def _paper_numbers_problem(used: Sequence[int], dealt: Sequence[int]) -> str:
+        """The reference's information: numbers not dealt, else overused; and those left out."""
+        used_count = Counter(used)
+        dealt_count = Counter(dealt)
+        sentences = []
+        invalid = [n for n in used_count if n not in dealt_count]
+        overused = [n for n in used_count if n in dealt_count and used_count[n] > dealt_count[n]]
+        missing = sorted(n for n in dealt_count if used_count[n] < dealt_count[n])
+        if invalid:
+            sentences.append(
+                f"The formula uses numbers that are not the cards' numbers: {_few(invalid)}."
+            )
+        elif overused:
+            sentences.append(
+                f"The formula uses numbers more often than the cards hold them: {_few(overused)}."
+            )
+        if missing:
+            sentences.append(f"The formula leaves out card numbers: {_list(missing)}.")
+        return " ".join(sentences)
+
     def _check_recognition(self, fields: Extraction, ranks: Sequence[str]) -> Verdict | None:
+        if self._paper:
+            verdict = self._check_recognition_detailed(fields, ranks)
+            if verdict is None:
+                return None
+            return verdict._replace(
+                message="The cards you reported are not the cards shown in the image."
+            )
+        return self._check_recognition_detailed(fields, ranks)
+
+    def _check_recognition_detailed(
+        self, fields: Extraction, ranks: Sequence[str]
+    ) -> Verdict | None:
         reported = fields.fields.get("cards")
         if reported is None:
             return self._verdict(

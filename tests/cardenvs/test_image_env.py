@@ -66,7 +66,7 @@ def test_visual_ood_deals_are_paired_with_the_training_split() -> None:
 
 
 def test_recognition_verdicts() -> None:
-    env = gym.make(IMAGE_IDS[0], max_attempts=3)
+    env = gym.make(IMAGE_IDS[0], max_attempts=3, feedback="detailed")
     _, info = env.reset(options={"cards": ["QS", "10C", "AS", "3C"]})
     misread = json.dumps({"cards": ["K", "10", "A", "3"], "formula": "(10+10)*1+3"})
     _, reward, terminated, _, info = env.step(misread)
@@ -154,7 +154,10 @@ def test_bad_image_configuration_fails_at_construction(kwargs: dict, match: str)
 
 
 def test_text_ids_render_rgb_array_on_demand() -> None:
-    env = gym.make("cardenvs/GeneralPoints-v0", render_mode="rgb_array", image_size=224)
+    # with the image ids' deck, a text id deals (and draws) the image id's hand
+    env = gym.make(
+        "cardenvs/GeneralPoints-v0", suits="black", render_mode="rgb_array", image_size=224
+    )
     obs, _ = env.reset(seed=2)
     assert isinstance(obs, str)
     frame = env.render()

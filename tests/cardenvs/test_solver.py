@@ -10,7 +10,9 @@ from cardenvs.cards import deck
 from cardenvs.expression import evaluate, parse
 from cardenvs.rules import RULES, Rule
 from cardenvs.solver import (
+    HandSampler,
     _compute_table,
+    all_solutions,
     canonical_form,
     hand_sampler,
     solution_table,
@@ -160,3 +162,79 @@ def test_custom_rule_with_five_cards_is_built_lazily() -> None:
     table = solution_table(rule)
     assert (1, 1, 1, 1, 1) not in table and (1, 1, 2, 2, 6) in table
     assert table[(1, 1, 1, 1, 10)]  # (10+1+1)*(1+1)
+
+
+# --------------------------------------------------------------------------- deal="paper"
+
+
+def face_counts(sampler: HandSampler) -> np.ndarray:
+    is_face = np.array([c.is_face for c in sampler.deck])
+    return is_face[sampler.hands].sum(axis=1)
+
+
+def test_paper_deal_counts_each_hand_once_per_forced_face_card() -> None:
+    rule = RULES.resolve("face-11-12-13")
+    uniform, paper = hand_sampler(rule, "black"), hand_sampler(rule, "black", "paper")
+    weights = Counter(map(tuple, paper.hands.tolist()))
+    assert set(weights) == set(map(tuple, uniform.hands.tolist()))
+    faces = dict(zip(map(tuple, uniform.hands.tolist()), face_counts(uniform), strict=True))
+    assert all(weights[hand] == faces[hand] for hand in weights)
+    assert paper.draw_bound == len(paper) * 24  # every row can be dealt
+
+
+def test_paper_deal_matches_a_simulation_of_the_papers_procedure() -> None:
+    # Force one face card, draw three more from the rest of the deck, redraw unsolvable hands.
+    rule = RULES.resolve("face-11-12-13")
+    sampler = hand_sampler(rule, "black", "paper")
+    cards = sampler.deck
+    face_idx = [i for i, c in enumerate(cards) if c.is_face]
+    rng = np.random.default_rng(0)
+    simulated: Counter[int] = Counter()
+    while sum(simulated.values()) < 20_000:
+        first = int(rng.choice(face_idx))
+        rest = rng.choice([i for i in range(len(cards)) if i != first], 3, replace=False)
+        hand = [cards[first], *(cards[int(i)] for i in rest)]
+        if sampler.solution(hand) is not None:
+            simulated[sum(c.is_face for c in hand)] += 1
+    exact = Counter(face_counts(sampler).tolist())
+    for faces in range(1, 5):
+        p_exact = exact[faces] / len(sampler)
+        p_sim = simulated[faces] / 20_000
+        assert abs(p_exact - p_sim) < 0.015, (faces, p_exact, p_sim)
+
+
+@pytest.mark.parametrize(("suits", "low", "high"), [("all", 1.55, 1.61), ("black", 1.5, 1.57)])
+def test_paper_rule_ood_hands_average_one_and_a_half_face_cards(
+    suits: str, low: float, high: float
+) -> None:
+    rule = RULES.resolve("face-11-12-13")
+    paper = face_counts(hand_sampler(rule, suits, "paper"))
+    uniform = face_counts(hand_sampler(rule, suits))
+    assert low < paper.mean() < high and 0.45 < (paper >= 2).mean() < 0.5
+    assert 1.3 < uniform.mean() < 1.36 and 0.28 < (uniform >= 2).mean() < 0.32
+
+
+def test_paper_and_uniform_deals_agree_without_a_face_card_minimum() -> None:
+    rule = RULES.resolve("face-10")
+    assert np.array_equal(
+        hand_sampler(rule, "black").hands, hand_sampler(rule, "black", "paper").hands
+    )
+
+
+def test_paper_deals_stay_paired_across_black_and_red() -> None:
+    rule = RULES.resolve("face-11-12-13")
+    black, red = hand_sampler(rule, "black", "paper"), hand_sampler(rule, "red", "paper")
+    assert black.draw_bound == red.draw_bound
+    for draw in range(0, black.draw_bound, 499):
+        assert [c.rank for c in black.hand(draw)] == [c.rank for c in red.hand(draw)]
+
+
+def test_an_unknown_deal_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"deal must be one of \['paper', 'uniform'\]"):
+        HandSampler(RULES.resolve("face-10"), "black", "fair")
+
+
+def test_all_solutions_is_solve_cached_by_multiset() -> None:
+    rule = RULES.resolve("face-10")
+    assert all_solutions([4, 3, 2, 1], rule) == tuple(solve([1, 2, 3, 4], rule))
+    assert all_solutions([1, 2, 3, 4], rule) is all_solutions([4, 3, 2, 1], rule)

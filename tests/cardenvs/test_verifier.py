@@ -206,3 +206,114 @@ def test_a_sympy_disagreement_is_never_rewarded(monkeypatch: pytest.MonkeyPatch)
 def test_wrong_values_are_shown_exactly(formula: str, shown: str) -> None:
     numbers = sorted(int(c) for c in formula if c.isdigit())
     assert shown in V.judge_formula(formula, numbers).message
+
+
+# --------------------------------------------------------------------------- feedback="paper"
+
+PAPER = Verifier(FACE10, feedback="paper")
+
+
+@pytest.mark.parametrize(
+    ("text", "numbers", "category", "message"),
+    [
+        (
+            '{"formula": "1+2+3+4"}',
+            [1, 2, 3, 4],
+            "wrong_value",
+            "The formula does not evaluate to 24.",
+        ),
+        (
+            '{"formula": "(1+2+3)*4=10"}',
+            [1, 2, 3, 4],
+            "wrong_value",
+            "The number after '=' must be 24.",
+        ),
+        (
+            '{"formula": "12*2*1"}',
+            [1, 2, 2, 3],
+            "wrong_numbers",
+            "The formula uses numbers that are not the cards' numbers: 12. "
+            "The formula leaves out card numbers: 2, 3.",
+        ),
+        (
+            '{"formula": "8*3*1*1"}',
+            [1, 3, 8, 8],
+            "wrong_numbers",
+            "The formula uses numbers more often than the cards hold them: 1. "
+            "The formula leaves out card numbers: 8.",
+        ),
+        (
+            '{"formula": "8*3"}',
+            [1, 3, 8, 1],
+            "wrong_numbers",
+            "The formula leaves out card numbers: 1.",
+        ),
+        (
+            '{"formula": "(1+2"}',
+            [1, 2],
+            "illegal_formula",
+            "The formula is illegal: its operators, numbers and parentheses are not in a "
+            "valid order.",
+        ),
+        (
+            '{"formula": "2**3"}',
+            [2, 3],
+            "illegal_formula",
+            "The formula is illegal: powers are not allowed.",
+        ),
+        (
+            '{"formula": "8/(3-3)*8"}',
+            [3, 3, 8, 8],
+            "illegal_formula",
+            "The formula is illegal: it divides by zero.",
+        ),
+        ('{"formula": 24}', [3, 3, 8, 8], "illegal_formula", "The formula is not a string."),
+        ("I give up", [3, 3, 8, 8], "illegal_formula", "No formula was found in the answer."),
+        ('{"formula": "8/(3-8/3)"}', [3, 3, 8, 8], "correct", "Correct: the formula reaches 24."),
+    ],
+)
+def test_paper_feedback_names_the_category_and_numbers_only(
+    text: str, numbers: list[int], category: str, message: str
+) -> None:
+    verdict = PAPER.judge(text, numbers)
+    assert (verdict.category, verdict.message) == (category, message)
+    detailed = V.judge(text, numbers)
+    assert (detailed.category, detailed.reward) == (verdict.category, verdict.reward)
+
+
+def test_paper_feedback_caps_long_number_lists() -> None:
+    formula = "+".join(str(n) for n in range(11, 31))
+    verdict = PAPER.judge(json.dumps({"formula": formula}), [1, 2, 3, 4])
+    assert "11, 12, 13, 14, 15, 16, 17, 18 and 12 more." in verdict.message
+
+
+def test_paper_recognition_feedback_names_no_rank() -> None:
+    answer = json.dumps({"cards": ["K", "10", "A", "3"], "formula": "10+10+1+3"})
+    verdict = PAPER.judge(answer, [10, 10, 1, 3], ranks=["Q", "10", "A", "3"])
+    assert verdict.category == "wrong_recognition" and verdict.reward == -1.5
+    assert verdict.message == "The cards you reported are not the cards shown in the image."
+    assert "K" not in verdict.message
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(1, 13), min_size=4, max_size=4),
+    formula_trees(st.integers(1, 13), max_leaves=4),
+)
+def test_paper_feedback_never_states_the_value_reached(hand: list[int], formula: str) -> None:
+    rule = RULES.resolve("face-11-12-13")
+    paper = Verifier(rule, feedback="paper").judge_formula(formula, hand)
+    detailed = Verifier(rule).judge_formula(formula, hand)
+    assert (paper.category, paper.reward) == (detailed.category, detailed.reward)
+    assert "position" not in paper.message and "evaluates to" not in paper.message
+    if paper.category == "wrong_value":
+        assert paper.message == "The formula does not evaluate to 24."
+
+
+def test_unknown_feedback_level_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"feedback must be one of \['paper', 'detailed'\]"):
+        Verifier(FACE10, feedback="verbose")
+
+
+def test_exhausted_defaults_to_the_papers_minus_one() -> None:
+    assert DEFAULT_REWARDS["exhausted"] == -1.0
