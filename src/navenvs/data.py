@@ -49,16 +49,15 @@ from __future__ import annotations
 import json
 import math
 import os
-import pickle
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from navenvs import geo
+from navenvs import files, geo
+from navenvs.files import PANO_MAPPING_FILE, RouteDataError
 from navenvs.model import Milestone, Place, Route
-from oodgym.safepickle import RestrictedUnpickler
 
 __all__ = [
     "MAX_NAME_CHARS",
@@ -78,8 +77,6 @@ __all__ = [
 
 #: File name of the route list inside a V-IRL route folder.
 ROUTE_FILE: Final = "route_infos.json"
-#: File name of the GPS -> panorama id table inside a V-IRL route folder.
-PANO_MAPPING_FILE: Final = "gps_pano_mapping.pkl"
 
 _NO_LANDMARK: Final = "No landmark nearby"
 #: Place record keys that map onto :class:`Place` attributes (everything else goes to ``extra``).
@@ -87,6 +84,12 @@ _PLACE_ATTRS: Final = frozenset(
     {"name", "geocode", "rating", "place_id", "n_reviews", "place_types"}
 )
 _WALKING_SPEED: Final = 1.4  # metres per second, for the written time_list
+# Sane ranges: numbers outside them are refused (a heading is a bearing, a leg is
+# at most 10,000 km, ratings are on a 0-5 scale with room to spare).
+_MAX_HEADING: Final = 1_000_000.0
+_MAX_DISTANCE: Final = 1e7
+_MAX_RATING: Final = 100
+_MAX_REVIEWS: Final = 10**12
 
 #: Most legs (points of ``geocode_list``) a loaded route may have. V-IRL routes have
 #: 2-3 (the mini benchmark) to about 10 (NYC training routes); 32 keeps the
@@ -114,13 +117,6 @@ def clean_text(text: str) -> str:
         'Tea Room 2'
     """
     return " ".join(_UNSAFE_CHARS.sub(" ", text).split())
-
-
-class RouteDataError(ValueError):
-    """A route or pano file does not follow the V-IRL format.
-
-    The message names the file and, for a route, its index in the file.
-    """
 
 
 # ---------------------------------------------------------------------------
@@ -364,8 +360,8 @@ def _heading(value: object, context: str) -> float:
         number = float(match.group(1))
     else:
         raise RouteDataError(f"{context}: heading must be a string, got {type(value).__name__}")
-    if not math.isfinite(number):
-        raise RouteDataError(f"{context}: heading {value!r} is not finite")
+    if not math.isfinite(number) or abs(number) > _MAX_HEADING:
+        raise RouteDataError(f"{context}: heading {str(value)[:40]!r} is not a bearing")
     return number % 360.0
 
 
@@ -382,7 +378,7 @@ def _distance(value: object, context: str) -> float | None:
             number *= 1000.0
     else:
         return None
-    return number if math.isfinite(number) and number >= 0 else None
+    return number if math.isfinite(number) and 0 <= number <= _MAX_DISTANCE else None
 
 
 def _normalize_relation(text: str) -> str:
@@ -461,11 +457,16 @@ def _place(value: object, context: str, *, relocate: bool = False) -> Place:
             extra["geocode"] = [lat, lng]
             lat, lng = _latlng(relocated, f"{context}.relocated_geocode")
     rating = record.get("rating")
-    if rating is not None and not (_is_number(rating) and math.isfinite(rating)):
-        raise RouteDataError(f"{context}.rating must be a number, got {str(rating)[:40]!r}")
+    if rating is not None and not (_is_number(rating) and 0 <= rating <= _MAX_RATING):
+        raise RouteDataError(
+            f"{context}.rating must be a number in 0..{_MAX_RATING}, got {str(rating)[:40]!r}"
+        )
     n_reviews = record.get("n_reviews")
-    if n_reviews is not None and not (_is_number(n_reviews) and math.isfinite(n_reviews)):
-        raise RouteDataError(f"{context}.n_reviews must be a number, got {str(n_reviews)[:40]!r}")
+    if n_reviews is not None and not (_is_number(n_reviews) and 0 <= n_reviews <= _MAX_REVIEWS):
+        raise RouteDataError(
+            f"{context}.n_reviews must be a number in 0..{_MAX_REVIEWS}, "
+            f"got {str(n_reviews)[:40]!r}"
+        )
     place_id = record.get("place_id")
     types = record.get("place_types")
     if types is None:
@@ -689,6 +690,14 @@ def _route_file(path: str | os.PathLike[str]) -> Path:
 def load_routes(path: str | os.PathLike[str]) -> list[Route]:
     """Read a V-IRL ``route_infos.json``.
 
+    The file is read defensively (:mod:`navenvs.files`): a regular file only (no
+    FIFO, device or folder in its place), at most
+    :data:`navenvs.files.MAX_ROUTE_FILE_BYTES` bytes, inside the folder when a
+    folder is given, JSON without NaN, huge numbers or deep nesting. Routes
+    longer than :data:`MAX_ROUTE_LEGS` legs or with names longer than
+    :data:`MAX_NAME_CHARS` are refused; control and bidi characters are
+    removed from names.
+
     Args:
         path: The json file, or a folder that holds ``route_infos.json``.
 
@@ -696,18 +705,20 @@ def load_routes(path: str | os.PathLike[str]) -> list[Route]:
         The routes, in file order.
 
     Raises:
-        RouteDataError: if the file is not valid JSON or a route does not follow
-            the format; the message names the file and the route index.
-        OSError: if the file cannot be read.
+        RouteDataError: if the file cannot be read, is not valid JSON or a route
+            does not follow the format; the message names the file, the route
+            index and the field.
     """
-    file = _route_file(path)
+    given = Path(path)
+    if given.is_dir():
+        file = given / ROUTE_FILE
+        data = files.read_json(
+            ROUTE_FILE, limit=files.MAX_ROUTE_FILE_BYTES, folder=given, what="route file"
+        )
+    else:
+        file = given
+        data = files.read_json(given, limit=files.MAX_ROUTE_FILE_BYTES, what="route file")
     label = str(file)
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as err:
-        raise RouteDataError(f"{label}: not UTF-8 text ({err})") from None
-    except (ValueError, RecursionError) as err:
-        raise RouteDataError(f"{label}: invalid JSON ({err})") from None
     records = _top_level_routes(data, label)
     default_city = file.resolve().parent.name
     routes = []
@@ -716,7 +727,15 @@ def load_routes(path: str | os.PathLike[str]) -> list[Route]:
             routes.append(_route_from_record(record, default_city))
         except RouteDataError as err:
             raise RouteDataError(f"{label}: route {index}: {err}") from None
-        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as err:
+        except (
+            KeyError,
+            IndexError,
+            TypeError,
+            AttributeError,
+            ValueError,
+            OverflowError,
+            RecursionError,
+        ) as err:
             raise RouteDataError(f"{label}: route {index}: {type(err).__name__}: {err}") from err
     return routes
 
@@ -909,61 +928,20 @@ def dump_routes(routes: Sequence[Route], path: str | os.PathLike[str]) -> None:
 
 
 def load_pano_mapping(path: str | os.PathLike[str]) -> dict[tuple[float, float], str]:
-    """Read ``gps_pano_mapping.pkl``: ``{(lat, lng): pano_id}``, without running any code.
+    """Read ``gps_pano_mapping.pkl``: ``{(lat, lng): pano_id}``, without unpickling anything.
+
+    The pickle's opcodes are read one by one and only that shape is built
+    (:func:`navenvs.files.load_pano_mapping`): no global, no code, bounded time
+    and memory, documented size caps.
 
     Args:
         path: The pickle file, or a folder that holds ``gps_pano_mapping.pkl``.
 
-    Returns:
-        The mapping with float keys.
-
     Raises:
-        RouteDataError: if the pickle references any global (a class or
-            function), is corrupt, or is not a dict of ``(lat, lng)`` -> str.
-        OSError: if the file cannot be read.
+        RouteDataError: naming the file, for anything but a flat dict of
+            ``(lat, lng)`` -> pano id.
     """
-    file = Path(path)
-    if file.is_dir():
-        file = file / PANO_MAPPING_FILE
-    label = str(file)
-    with open(file, "rb") as handle:
-        try:
-            # No global is admitted: a pano mapping holds only dicts, tuples, numbers, strings.
-            data = RestrictedUnpickler(
-                handle, error=lambda message: RouteDataError(f"{label}: {message}")
-            ).load()
-        except RouteDataError:
-            raise
-        except (
-            pickle.UnpicklingError,
-            EOFError,
-            ValueError,
-            TypeError,
-            KeyError,
-            IndexError,
-            AttributeError,
-            OverflowError,
-            RecursionError,
-        ) as err:
-            raise RouteDataError(f"{label}: not a readable pickle ({err})") from None
-    if not isinstance(data, dict):
-        raise RouteDataError(
-            f"{label}: expected a dict {{(lat, lng): pano_id}}, got {type(data).__name__}"
-        )
-    mapping: dict[tuple[float, float], str] = {}
-    for key, value in data.items():
-        if (
-            not isinstance(key, tuple)
-            or len(key) != 2
-            or not all(_is_number(v) and math.isfinite(v) for v in key)
-        ):
-            raise RouteDataError(f"{label}: key {str(key)[:60]} is not a (lat, lng) pair")
-        if not isinstance(value, str):
-            raise RouteDataError(
-                f"{label}: the pano id of {key} must be a string, got {type(value).__name__}"
-            )
-        mapping[(float(key[0]), float(key[1]))] = value
-    return mapping
+    return files.load_pano_mapping(path)
 
 
 _METRES_PER_DEGREE_LAT: Final = math.pi * geo.EARTH_RADIUS_M / 180.0

@@ -406,7 +406,7 @@ def test_the_longest_allowed_route_stays_inside_the_observation_space(tmp_path: 
     path = tmp_path / "route_infos.json"
     path.write_text(json.dumps(long_route(MAX_ROUTE_LEGS, MAX_NAME_CHARS)), encoding="utf-8")
     env = gym.make("navenvs/Navigation-v0", routes=str(path), forward_points=20, drop_rate=0.0)
-    obs, info = env.reset(seed=0)
+    obs, _ = env.reset(seed=0)
     longest, omitted = len(obs), False
     steps = 0
     while True:
