@@ -16,10 +16,13 @@ from gymnasium import spaces
 from navenvs.actions import parse_action, vocabulary
 from navenvs.city import LAYOUTS, City, build_city, sample_route
 from navenvs.instructions import (
+    FEEDBACK_LEVELS,
+    PromptRenderer,
     action_space_text,
     instruction_lines,
     observation_text,
-    prompt_text,
+    paper_feedback,
+    resolve_prompt,
 )
 from navenvs.model import Route
 from navenvs.routes import RailStep, build_rail, random_init_heading
@@ -47,7 +50,7 @@ DEFAULT_REWARDS: Mapping[str, float] = {
     "wrong_action": -1.0,
     "invalid_action": -1.0,
     "wrong_intersection": -1.5,
-    "exhausted": 0.0,
+    "exhausted": -1.0,
 }
 _NEGATION = re.compile(
     r"\b(?:no|not|without|never|isn't|aren't|don't|doesn't|cannot|can't)\b[^.;,\n]{0,40}"
@@ -136,8 +139,8 @@ class NavigationEnv(gym.Env[Any, str]):
     there is none, or leaves out or denies the one that is there; checked
     against the truth, not against the landmark text as the reference did);
     ``invalid_action`` -1 (no single action found). The agent stays after a
-    failed attempt. ``exhausted`` (default 0) is added when the attempts at a
-    step run out.
+    failed attempt. ``exhausted`` (default -1, the paper's) is added when the
+    attempts at a step run out.
 
     ## Episode End
     ``terminated`` (success) on a correct ``stop()`` at the destination;
@@ -172,6 +175,14 @@ class NavigationEnv(gym.Env[Any, str]):
       or a list of those: episodes then cycle through the list, two consecutive
       seeds per theme (seeds 0..17 cover nine themes twice, like the V-IRL mini
       benchmark). Each theme's cities use the theme's layout unless ``city`` is given.
+    * ``prompt``: the prompt template: ``None``/``"default"`` (ood-gym's wording),
+      ``"sectioned"``, a name from ``navenvs.instructions.TEMPLATES``, a path to a
+      template file or a mapping ``{"template": ..., "fields": {...}}``; fields
+      ``instruction``, ``action_space``, ``obs_act_seq`` (the reference's names),
+      ``observation``, ``step``, ``history``, ``feedback``, ``answer_format``.
+    * ``feedback``: ``"detailed"`` (default: what was wrong, the allowed words on a
+      parse error) or ``"paper"`` (only that the action was wrong, or that the agent
+      is / is not at an intersection, with the answer format; the registered ids use it).
     * ``render_mode``: ``None``, ``"ansi"`` (the current prompt) or ``"rgb_array"``
       (the street-view grid; drawn on demand for text observations).
 
@@ -195,6 +206,8 @@ class NavigationEnv(gym.Env[Any, str]):
         observation: str = "text",
         image_size: int = 512,
         theme: Any = None,
+        prompt: Any = None,
+        feedback: str = "detailed",
         render_mode: str | None = None,
     ) -> None:
         from navenvs.visuals import TRAINING_THEME, resolve_theme
@@ -204,6 +217,10 @@ class NavigationEnv(gym.Env[Any, str]):
             raise ValueError(f"city must be one of {list(LAYOUTS)} or None; got {city!r}")
         if observation not in ("text", "image"):
             raise ValueError(f"observation must be one of ['text', 'image']; got {observation!r}")
+        if feedback not in FEEDBACK_LEVELS:
+            raise ValueError(f"feedback must be one of {list(FEEDBACK_LEVELS)}; got {feedback!r}")
+        self.feedback_level = feedback
+        self._renderer = PromptRenderer(resolve_prompt(prompt))
         image_size = check_int("image_size", image_size, 224, 1200)
         n_cities = check_int("n_cities", n_cities, 1, 64)
         max_attempts = check_int("max_attempts", max_attempts, 1)
@@ -263,6 +280,7 @@ class NavigationEnv(gym.Env[Any, str]):
                 for built in cities:
                     chars.update(built.charset())
         self.layout = city
+        chars.update(c for c in self._renderer.extra_chars if c not in "\t\n")
         text_space = observation_space(MAX_OBSERVATION_CHARS, "".join(sorted(chars)))
         self.observation_space: spaces.Space[Any] = (
             prompt_image_space(text_space, image_size) if observation == "image" else text_space
@@ -278,6 +296,7 @@ class NavigationEnv(gym.Env[Any, str]):
         self._route: Route | None = None
         self._rail: tuple[RailStep, ...] = ()
         self._instruction: list[str] = []
+        self._instruction_text = ""
         self._instruction_of_step: list[int] = []
         self._history: list[str] = []
         self._index = 0
@@ -326,6 +345,7 @@ class NavigationEnv(gym.Env[Any, str]):
             route, init, rng, forward_points=self.forward_points, drop_rate=self.drop_rate
         )
         self._instruction = instruction_lines(route, init)
+        self._instruction_text = "\n".join(self._instruction)
         self._instruction_of_step = self._map_instructions(self._rail)
         self._history = []
         self._index = 0
@@ -405,8 +425,8 @@ class NavigationEnv(gym.Env[Any, str]):
 
     def _compose(self, feedback: str = "") -> str:
         current = self._observation(self._rail[min(self._index, len(self._rail) - 1)])
-        return prompt_text(
-            self._instruction,
+        return self._renderer.render(
+            self._instruction_text,
             self._vocabulary_sentence,
             self._history,
             current,
@@ -442,6 +462,8 @@ class NavigationEnv(gym.Env[Any, str]):
             else:
                 verdict = "wrong_action"
                 feedback = f"{parsed.action} is not the right action here."
+        if verdict != "correct" and self.feedback_level == "paper":
+            feedback = paper_feedback(verdict, intersection_claim(parsed.observation))
         self._attempts += 1
         terminated = truncated = False
         reward = self.rewards[verdict]
@@ -492,8 +514,13 @@ class NavigationEnv(gym.Env[Any, str]):
         }
 
     # ------------------------------------------------------------------ helpers
-    def expert_action(self) -> str:
-        """A correct answer for the current step, in the paper's answer shape."""
+    def expert_action(self, rng: np.random.Generator | None = None) -> str:
+        """A correct answer for the current step, in the paper's answer shape.
+
+        Args:
+            rng: Accepted for symmetry with GeneralPoints (whose expert draws
+                among a hand's solutions); navigation has one correct action.
+        """
         if self._done or not self._rail:
             raise RuntimeError("no step is pending: call reset() first")
         step = self._rail[self._index]
