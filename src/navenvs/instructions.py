@@ -26,7 +26,7 @@ from navenvs.geo import COMPASS_WORDS, RELATIVE_WORDS, compass_word, relative_tu
 from navenvs.model import Route
 from navenvs.routes import RailStep
 from oodgym.registry import Registry
-from oodgym.templates import PromptTemplate, parse_template, resolve_template
+from oodgym.templates import PromptTemplate, parse_template, resolve_template, substitute
 
 __all__ = [
     "ANSWER_FORMAT",
@@ -251,8 +251,8 @@ class PromptRenderer:
 
     def _fill(self, values: dict[str, str]) -> str:
         for key, pieces in self._overrides.items():
-            values[key] = _join(pieces, values)
-        return _join(self._pieces, values)
+            values[key] = substitute(pieces, values)
+        return substitute(self._pieces, values)
 
     def render(
         self,
@@ -289,15 +289,6 @@ class PromptRenderer:
         omitted = f"(the first {(len(history) - keep) // 2} steps are not shown)"
         shown = history[len(history) - keep :]
         return self._fill({**base, **_sequences(shown, step, current, omitted)})
-
-
-def _join(pieces: Sequence[tuple[str, str | None]], values: Mapping[str, str]) -> str:
-    out: list[str] = []
-    for literal, field in pieces:
-        out.append(literal)
-        if field is not None:
-            out.append(values[field])
-    return "".join(out)
 
 
 def _sequences(

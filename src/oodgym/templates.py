@@ -45,7 +45,7 @@ from __future__ import annotations
 import json
 import os
 import string
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -59,6 +59,7 @@ __all__ = [
     "load_template_file",
     "parse_template",
     "resolve_template",
+    "substitute",
 ]
 
 #: Longest template text (and longest field override), in characters. Prompts are
@@ -163,11 +164,12 @@ class PromptTemplate:
         """The prompt: overrides first (rendered with ``values``), then the template."""
         merged = dict(values)
         for key, value in self.fields.items():
-            merged[key] = _substitute(parse_template(value, values.keys() | {key}), values)
-        return _substitute(parse_template(self.text, merged.keys()), merged)
+            merged[key] = substitute(parse_template(value, values.keys() | {key}), values)
+        return substitute(parse_template(self.text, merged.keys()), merged)
 
 
-def _substitute(pieces: list[Piece], values: Mapping[str, str]) -> str:
+def substitute(pieces: Sequence[Piece], values: Mapping[str, str]) -> str:
+    """Join parsed pieces (:func:`parse_template`) with the values of their fields."""
     out: list[str] = []
     for literal, name in pieces:
         out.append(literal)
