@@ -26,6 +26,7 @@ _HELP = {
     "play": "play an environment in the terminal",
     "render": "render an episode's image to a PNG",
     "check": "run the conformance kit on environment ids (for your CI)",
+    "report": "compare eval runs: splits, in-distribution -> OOD change, paired differences",
 }
 
 

@@ -15,4 +15,5 @@ COMMANDS: dict[str, str] = {
     "play": "play",
     "render": "render",
     "check": "check",
+    "report": "report",
 }
