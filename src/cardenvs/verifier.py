@@ -37,6 +37,7 @@ Feedback levels (``feedback=``), the message of a failed attempt:
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -56,6 +57,7 @@ __all__ = [
     "FEEDBACK_LEVELS",
     "Verdict",
     "Verifier",
+    "formula_in_sentence",
     "looks_like_formula",
     "resolve_rewards",
 ]
@@ -98,14 +100,67 @@ _PAPER_ILLEGAL: Final[Mapping[str, str]] = {
 ANSWER_KEYS: Final = ("cards", "number", "formula")
 
 _RANK_ORDER: Final = list(RANKS)
-_FORMULA_CHARS: Final = frozenset("0123456789+-*/()= \t×÷−–·")
+# A formula line: numbers, operators, parentheses, "=" and the near misses that the parser
+# names precisely (^ for a power, x for times, a decimal point), so that a bare line gets the
+# message the same formula gets in a JSON field.
+_FORMULA_LINE: Final = re.compile(r"[0-9()= \t.+\-*/×÷−–·∗∕^xX]+")
+_LINE_OPERATOR: Final = re.compile(r"[+\-*/×÷−–·∗∕^xX]")
+# A formula in prose: such a run ("." only as a decimal point, no "x": it starts words).
+_SPAN: Final = re.compile(r"(?:[-−–](?=[0-9(]))?[0-9(](?:[0-9()= \t^+\-*/×÷−–·∗∕]|\.(?=[0-9]))*")
+_SPAN_OPERATOR: Final = re.compile(r"[+\-*/×÷−–·∗∕^]")
+_NUMBER_RUN: Final = re.compile(r"[0-9]+")
+# LaTeX that models write inside \boxed{} or $...$: operators, sizing and spacing commands.
+_LATEX: Final = re.compile(r"\\(?:(times|cdot|ast)|(div)|left|right|[,;:! ()\[\]])")
+
+
+def _from_latex(text: str) -> str:
+    r"""``\times``/``\cdot`` as ``*``, ``\div`` as ``/``; sizing, spacing, delimiters dropped."""
+    return _LATEX.sub(lambda m: "*" if m.group(1) else "/" if m.group(2) else " ", text)
 
 
 def looks_like_formula(line: str) -> bool:
-    """True for a bare line made only of numbers, operators, parentheses and ``=``."""
-    if len(line) > 512 or not set(line) <= _FORMULA_CHARS:
+    r"""True for a bare line made only of numbers, operators, parentheses and ``=``.
+
+    Near misses count too (``^``, ``x`` for times, decimals, LaTeX such as
+    ``\times``), so that they are judged and told what is wrong.
+    """
+    if len(line) > 512:
         return False
-    return any(c.isdigit() for c in line) and any(c in "+-*/×÷−–·" for c in line)
+    if "\\" in line:
+        line = _from_latex(line)
+    if _FORMULA_LINE.fullmatch(line) is None or _NUMBER_RUN.search(line) is None:
+        return False
+    return _LINE_OPERATOR.search(line) is not None
+
+
+def formula_in_sentence(sentence: str) -> str | None:
+    """The last formula stated in a sentence of prose, or ``None``.
+
+    A formula is a run of numbers, operators, parentheses and ``=`` that holds
+    at least two numbers and an operator; a trailing ``=`` and unmatched
+    closing parentheses are left out.
+
+    Example:
+        >>> formula_in_sentence("The answer is (8-4)*(9-3) = 24")
+        '(8-4)*(9-3) = 24'
+    """
+    if _NUMBER_RUN.search(sentence) is None or (
+        _SPAN_OPERATOR.search(sentence) is None and "\\" not in sentence
+    ):
+        return None  # the common case in prose, decided at C speed
+    if "\\" in sentence:
+        sentence = _from_latex(sentence)
+    for match in reversed(list(_SPAN.finditer(sentence))):
+        span = match.group().strip().rstrip("=").rstrip()
+        excess = span.count(")") - span.count("(")
+        end = len(span)
+        while excess > 0 and end and span[end - 1] in ") \t":
+            excess -= span[end - 1] == ")"
+            end -= 1
+        span = span[:end]
+        if len(_NUMBER_RUN.findall(span)) >= 2 and _SPAN_OPERATOR.search(span.lstrip("-−–")):
+            return span
+    return None
 
 
 def resolve_rewards(rewards: Mapping[str, float] | None) -> dict[str, float]:
@@ -220,8 +275,21 @@ class Verifier:
         return Verdict(category, self.rewards[category], message, **extra)
 
     def extract(self, response: str) -> Extraction:
-        """The answer fields of a raw response (never raises for a ``str``)."""
-        return extract_fields(response, ANSWER_KEYS, bare_key="formula", is_bare=looks_like_formula)
+        r"""The answer fields of a raw response (never raises for a ``str``).
+
+        The precedence is :mod:`oodgym.responses`': reasoning is never searched,
+        ``<answer>`` content is preferred, then the ``formula`` field of an
+        object or a ``formula:`` line, a ``\boxed{}`` formula, a bare formula
+        line, a formula in one of the closing sentences, and last a whole
+        ``\boxed{}`` or one-line ``<answer>`` content.
+        """
+        return extract_fields(
+            response,
+            ANSWER_KEYS,
+            bare_key="formula",
+            is_bare=looks_like_formula,
+            in_sentence=formula_in_sentence,
+        )
 
     def judge(
         self,
@@ -250,6 +318,15 @@ class Verifier:
                 else f"The response has {fields.length} characters; the limit is "
                 f"{MAX_RESPONSE_CHARS}. Answer briefly with the JSON object.",
             )
+        if fields.form == "cut-off":
+            return self._verdict(
+                "illegal_formula",
+                "No formula was found in the answer."
+                if self._paper
+                else "No formula found: the response ends inside its reasoning (an unclosed "
+                "<think>), so it has no answer. Close the reasoning with </think>, then answer "
+                "with the JSON object.",
+            )
         if ranks is not None and fields.fields:
             # An answer with no fields at all is illegal (-3), not merely misread (-1.5):
             # otherwise leaving the cards out would be a cheaper way to fail.
@@ -267,7 +344,14 @@ class Verifier:
         return self.judge_formula(fields.fields["formula"], numbers)
 
     def judge_formula(self, formula: object, numbers: Sequence[int]) -> Verdict:
-        """Judge a formula field (any JSON value) against the dealt card values."""
+        r"""Judge a formula field (any JSON value) against the dealt card values.
+
+        Whatever carried it (a JSON field, a bare line, ``\boxed{}``...), the
+        same formula gets the same verdict and message. LaTeX operators
+        (``\times``, ``\cdot``, ``\div``) are read as ``*`` and ``/``.
+        """
+        if isinstance(formula, str) and "\\" in formula:
+            formula = _from_latex(formula)
         if formula is None or (self._paper and not isinstance(formula, str)):
             return self._verdict(
                 "illegal_formula",

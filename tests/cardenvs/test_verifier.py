@@ -7,7 +7,13 @@ from hypothesis import strategies as st
 
 from cardenvs.rules import RULES, Rule
 from cardenvs.solver import solution_table, solve
-from cardenvs.verifier import DEFAULT_REWARDS, Verifier, looks_like_formula, resolve_rewards
+from cardenvs.verifier import (
+    DEFAULT_REWARDS,
+    Verifier,
+    formula_in_sentence,
+    looks_like_formula,
+    resolve_rewards,
+)
 
 from .strategies import formula_trees
 
@@ -317,3 +323,149 @@ def test_unknown_feedback_level_is_refused() -> None:
 
 def test_exhausted_defaults_to_the_papers_minus_one() -> None:
     assert DEFAULT_REWARDS["exhausted"] == -1.0
+
+
+# --------------------------------------------------------------------------- reasoning models
+
+
+def test_a_reasoning_models_answer_scores_five_in_the_text_environment() -> None:
+    import gymnasium as gym
+
+    import cardenvs  # noqa: F401
+
+    env = gym.make("cardenvs/GeneralPoints-v0")
+    env.reset(options={"cards": ["3S", "3C", "8S", "8C"]})
+    answer = "<think>8*3 uses two cards only... 8/(3-8/3) works.</think><answer>8/(3-8/3)</answer>"
+    _, reward, terminated, _, info = env.step(answer)
+    assert (reward, terminated, info["verdict"]) == (5.0, True, "correct")
+
+
+@pytest.mark.parametrize(
+    ("text", "numbers"),
+    [
+        ("The answer is (8-4)*(9-3) = 24.", [8, 4, 9, 3]),
+        ("Let me see. 8-4 is 4 and 9-3 is 6, so (8-4)*(9-3) = 24. Hope this helps!", [8, 4, 9, 3]),
+        ("**Answer:** $(8-4) \\times (9-3) = 24$", [8, 4, 9, 3]),
+        ("So $(8-4) \\times (9-3) = \\boxed{24}$.", [8, 4, 9, 3]),
+        ("\\[\\boxed{(8-4)\\cdot(9-3)}\\]", [8, 4, 9, 3]),
+        ("<answer>\n\\boxed{8 \\div (3 - 8 \\div 3)}\n</answer>", [3, 3, 8, 8]),
+        ("<think>\n3*8*1*1 = 24?\n</think>\n\nFinal formula: 8/(3-8/3)", [3, 3, 8, 8]),
+        ("okay\n</think>\n{'formula': '8/(3-8/3)',}", [3, 3, 8, 8]),
+    ],
+)
+def test_reasoning_and_prose_answers_are_found(text: str, numbers: list[int]) -> None:
+    verdict = judge(text, numbers)
+    assert verdict.category == "correct" and verdict.reward == 5.0, verdict
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        # reasoning is never searched: the formula there does not count
+        ("<think>8/(3-8/3) = 24</think>", "illegal_formula"),
+        ("<think>8/(3-8/3) = 24</think>I am not sure.", "illegal_formula"),
+        ("<think>8/(3-8/3) = 24</think><answer>8+3+8+3</answer>", "wrong_value"),
+        # the <answer> content wins over a correct formula outside it
+        ('{"formula": "8/(3-8/3)"}\n<answer>8*3*3/8</answer>', "wrong_value"),
+        # cut off while reasoning: no answer, whatever came before
+        ("8/(3-8/3)\n<think>let me double-check", "illegal_formula"),
+    ],
+)
+def test_only_the_answer_is_judged(text: str, category: str) -> None:
+    verdict = judge(text, [3, 3, 8, 8])
+    assert verdict.category == category, verdict
+
+
+def test_a_cut_off_response_is_told_so() -> None:
+    verdict = judge("<think>8/(3-8/3) might work, let me", [3, 3, 8, 8])
+    assert verdict.category == "illegal_formula" and verdict.reward == -3.0
+    assert "ends inside its reasoning" in verdict.message and verdict.message.isascii()
+    paper = PAPER.judge("<think>8/(3-8/3) might work, let me", [3, 3, 8, 8])
+    assert paper.message == "No formula was found in the answer."
+
+
+def _wrappers(formula: str) -> list[str]:
+    return [
+        formula,
+        f"formula: {formula}",
+        f"{{'formula': '{formula}',}}",
+        f"```\n{formula}\n```",
+        f"<think>{formula} is wrong</think>\n{formula}",
+        f"<think>1+1</think><answer>{formula}</answer>",
+        f'<answer>{{"formula": "{formula}"}}</answer>',
+        f"\\boxed{{{formula}}}",
+        f"So the answer is $\\boxed{{{formula}}}$.",
+        f"The answer is {formula}.",
+        f"I checked it twice. The formula is {formula}. Hope this helps!",
+    ]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.integers(1, 13), min_size=4, max_size=4),
+    formula_trees(st.integers(0, 14), max_leaves=5).filter(lambda f: "(" in f),
+)
+def test_the_same_formula_gets_the_same_verdict_whatever_carried_it(
+    hand: list[int], formula: str
+) -> None:
+    for verifier in (V, PAPER):
+        expected = verifier.judge(json.dumps({"formula": formula}), hand)
+        for text in _wrappers(formula):
+            verdict = verifier.judge(text, hand)
+            assert (verdict.category, verdict.message) == (expected.category, expected.message), (
+                text,
+                verdict,
+                expected,
+            )
+
+
+@pytest.mark.parametrize(
+    "formula",
+    ["2^3*3", "2**3*3", "3 x 8", "3.5*2+17", "8*3*1*1", "(8*3", "12+12", "3 \\times 8", "08*3"],
+)
+def test_near_misses_get_the_json_message_when_bare(formula: str) -> None:
+    expected = judge(json.dumps({"formula": formula}), [3, 8])
+    for text in [formula, f"<answer>{formula}</answer>", f"\\boxed{{{formula}}}"]:
+        verdict = judge(text, [3, 8])
+        assert (verdict.category, verdict.message) == (expected.category, expected.message), text
+    assert "No formula" not in expected.message
+
+
+def test_a_lone_number_is_a_formula_only_inside_an_explicit_wrapper() -> None:
+    assert judge("24", [3, 8]).message.startswith("No formula found")
+    assert judge("The answer is 24.", [3, 8]).message.startswith("No formula found")
+    for text in ["\\boxed{24}", "<answer>24</answer>", '{"formula": "24"}']:
+        assert judge(text, [3, 8]).category == "wrong_numbers", text
+
+
+def test_formula_in_sentence() -> None:
+    assert formula_in_sentence("The answer is (8-4)*(9-3) = 24") == "(8-4)*(9-3) = 24"
+    assert formula_in_sentence("(8-4)*(9-3), which equals 24") == "(8-4)*(9-3)"
+    assert formula_in_sentence("(the formula 8*3)") == "8*3"
+    assert formula_in_sentence("so 8*3 =") == "8*3"
+    assert formula_in_sentence("I have 3, 3, 8 and 8") is None
+    assert formula_in_sentence("a 2-step plan") is None
+    assert formula_in_sentence("no numbers here - at all") is None
+    assert formula_in_sentence("$3 \\times 8$") == "3 * 8"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<think>" + "8/(3-8/3) " * 6000 + "</think>",
+        "<think>" + "8/(3-8/3) " * 6000,
+        "<think>" * 9000 + "8/(3-8/3)",
+        "<answer>" * 7000 + "3*8*3/8",
+        "\\boxed{" * 9000 + "3*8*3/8",
+        "\\boxed{" + "{" * 60_000 + "3*8*3/8",
+        "The answer is " + "(" * 30_000 + "8/(3-8/3)",
+        "The answer is " + "\\times" * 9000 + ".",
+        "1. " * 20_000 + "8/(3-8/3",
+        ("8-" * 200 + "8. ") * 100,
+    ],
+)
+def test_hostile_reasoning_is_judged_quickly_and_never_rewarded(text: str) -> None:
+    start = time.perf_counter()
+    verdict = judge(text, [3, 3, 8, 8])
+    assert time.perf_counter() - start < 2.0
+    assert verdict.category != "correct" and verdict.message.isascii()

@@ -320,16 +320,15 @@ def test_text_without_action_words_yields_no_action(text: str) -> None:
     assert result.action is None
 
 
-@settings(max_examples=200, deadline=None)
-@given(
-    st.sampled_from(ABSOLUTE.actions),
-    st.text(st.characters(blacklist_characters="()"), max_size=40).filter(
-        lambda s: not ACTION_LIKE.search(s)
-    ),
-    st.text(st.characters(blacklist_characters="()"), max_size=40).filter(
-        lambda s: not ACTION_LIKE.search(s)
-    ),
+# Prose around an action: no parentheses, no action words, and no explicit answer wrapper
+# (<answer>, </think>, \\boxed{}), which are tested on their own below.
+PROSE = st.text(st.characters(blacklist_characters="()<\\"), max_size=40).filter(
+    lambda s: not ACTION_LIKE.search(s)
 )
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(ABSOLUTE.actions), PROSE, PROSE)
 def test_an_action_inside_prose_is_never_taken(action: Action, before: str, after: str) -> None:
     text = f"{before} {action} {after}"
     result = parsed(text)
@@ -347,3 +346,140 @@ def test_relative_shapes(action: Action, shape: str) -> None:
         "fence": f"```json\n{json.dumps({'action': str(action)})}\n```",
     }[shape]
     assert parsed(text, RELATIVE).action == action
+
+
+# ---------------------------------------------------------------------------
+# reasoning models
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "form"),
+    [
+        (
+            "<think>Stop here? No: I go forward().</think>\nturn_direction(north)",
+            "turn_direction(north)",
+            "bare",
+        ),
+        ("<think>stop()</think><answer>forward()</answer>", "forward()", "bare"),
+        (
+            "I might stop() here.\n<answer>\nturn_direction(east)\n</answer>",
+            "turn_direction(east)",
+            "bare",
+        ),
+        (
+            '<think>x</think>\n<answer>{"current observation": "o", "action": "stop()"}</answer>',
+            "stop()",
+            "json",
+        ),
+        ("<answer>```\nforward()\n```</answer>", "forward()", "bare"),
+        ("<answer>forward()", "forward()", "bare"),  # </answer> was the stop sequence
+        ("\\boxed{turn_direction(north)}", "turn_direction(north)", "boxed"),
+        (
+            "I reached the destination, so $\\boxed{stop()}$",
+            "stop()",
+            "boxed",
+        ),
+        ("<think>forward()</think><answer>\\boxed{Forward}</answer>", "forward()", "boxed"),
+        ("so maybe forward()\n</think>\n\nstop()", "stop()", "bare"),
+        ("<thinking>forward()</thinking>stop()", "stop()", "bare"),
+        ("<reasoning>forward()</reasoning>stop()", "stop()", "bare"),
+    ],
+)
+def test_reasoning_model_shapes(text: str, expected: str, form: str) -> None:
+    result = parsed(text)
+    assert str(result.action) == expected, result
+    assert result.form == form
+
+
+@pytest.mark.parametrize(
+    ("text", "snippet"),
+    [
+        # reasoning is never searched
+        ("<think>I will go forward()</think>", "no action found"),
+        ("<think>forward()</think>\n\n", "no action found"),
+        ("<think>I go forward()</think>I am not sure.", "no action found"),
+        # cut off while reasoning: no answer, whatever came before
+        ("<think>forward()", "ends inside its reasoning"),
+        ("forward()\n<think>let me double-check", "ends inside its reasoning"),
+        # explicit wrappers do not loosen the rule: exactly one action
+        ("<answer>I should not do forward()</answer>", "actions mentioned in prose"),
+        ("<answer>forward() then stop()</answer>", "actions mentioned in prose"),
+        ("\\boxed{I should not do forward()}", "\\boxed{} must hold exactly one action"),
+        ("Go \\boxed{north}", "\\boxed{} must hold exactly one action, not 'north'"),
+        ("<answer></answer>", "no action found"),
+        # no "final sentence" rule for actions: it would reopen the hack below
+        ("I should not do forward().", "actions mentioned in prose"),
+        ("The action is forward().", "actions mentioned in prose"),
+        ("<think>hmm</think>\nI should not do forward()", "actions mentioned in prose"),
+        # the <answer> content wins over a valid action outside it
+        ("forward()\n<answer>I would not stop()</answer>", "actions mentioned in prose"),
+    ],
+)
+def test_reasoning_model_rejections(text: str, snippet: str) -> None:
+    result = parsed(text)
+    assert result.action is None, result
+    assert result.error is not None and snippet in result.error, result.error
+
+
+def test_prose_and_reasoning_stay_invalid_in_the_environment() -> None:
+    import gymnasium as gym
+
+    import navenvs  # noqa: F401
+
+    env = gym.make("navenvs/Navigation-v0")
+    _, info = env.reset(seed=0)
+    expert = info["expert_action"]
+    for answer in [f"I should not do {expert}", f"<think>{expert}</think>", f"<think>{expert}"]:
+        _, reward, terminated, _, step_info = env.step(answer)
+        assert (reward, step_info["verdict"]) == (-1.0, "invalid_action"), answer
+        assert not terminated
+        env.reset(seed=0)
+    _, reward, _, _, step_info = env.step(f"<think>not {expert}?</think><answer>{expert}</answer>")
+    assert (reward, step_info["verdict"]) == (1.0, "correct")
+
+
+def test_hostile_reasoning_inputs_are_fast() -> None:
+    hostile = [
+        "<think>" + "forward() " * 6000 + "</think>",
+        "<think>" * 9000,
+        "</think>" * 8000 + "forward()",
+        "<answer>" * 8000,
+        "</answer>" * 7000,
+        "<answer><think>" * 4000,
+        "\\boxed{" * 9000 + "forward()",
+        "\\boxed{" + "{" * 60_000,
+        "\\boxed{" * 3000 + "forward()" + "}" * 3000,
+        "<think>" + "x" * MAX_RESPONSE_CHARS,
+        "<answer>" + " " * 60_000 + "forward()",
+    ]
+    t0 = time.perf_counter()
+    for text in hostile:
+        parsed(text)
+    assert time.perf_counter() - t0 < 5.0
+    long_reasoning = "<think>" + " \t" * 30_000 + "</think>\n  forward()  "
+    assert action_text(long_reasoning) == "forward()"
+
+
+NO_TAGS = st.text(max_size=120).filter(lambda s: "<" not in s)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(ABSOLUTE.actions), NO_TAGS, NO_TAGS)
+def test_reasoning_is_never_searched(action: Action, before: str, after: str) -> None:
+    assert parsed(f"<think>{before}{action}{after}</think>").action is None
+    assert parsed(f"<think>{before}{action}{after}").action is None
+    alone = parsed(after)
+    wrapped = parsed(f"<think>{before}{action}</think>{after}")
+    assert (wrapped.action, wrapped.error, wrapped.form) == (alone.action, alone.error, alone.form)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(ABSOLUTE.actions), NO_TAGS, NO_TAGS)
+def test_a_wrapped_action_counts_whatever_surrounds_it(
+    action: Action, before: str, after: str
+) -> None:
+    assert parsed(f"{before}<answer>{action}</answer>{after}").action == action
+    outside = (before + after).lower()
+    if "{" not in outside and "action" not in outside:  # no other answer field or box
+        assert parsed(f"{before}\\boxed{{{action}}}{after}").action == action
