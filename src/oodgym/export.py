@@ -2,7 +2,10 @@
 
 Every ood-gym environment has an expert: ``env.unwrapped.expert_action()``
 returns a correct answer for the current step, in the paper's answer shape.
-:func:`export` plays episodes ``seed, seed + 1, ...`` with it and writes one
+:func:`export` plays episodes ``seed, seed + 1, ...`` with it (``seed``
+defaults to :data:`~oodgym.integrations.rollout.TRAINING_SEED_START`,
+1,000,000: training data never comes from the evaluation seeds ``0 .. N-1``
+of the registered ids) and writes one
 record per step: the conversation the policy is sent at that step, under the
 chosen protocol (:mod:`oodgym.conversation`), followed by the expert's answer::
 
@@ -75,6 +78,7 @@ from oodgym.conversation import (
     image_to_png,
     images_as_placeholders,
 )
+from oodgym.integrations.rollout import TRAINING_SEED_START
 from oodgym.policies import accepts_keyword
 
 __all__ = ["FORMATS", "ExportReport", "export"]
@@ -121,7 +125,7 @@ def export(
     *,
     episodes: int,
     out: str | os.PathLike[str],
-    seed: int = 0,
+    seed: int = TRAINING_SEED_START,
     format: str = "jsonl",
     env_kwargs: Mapping[str, Any] | None = None,
     conversation: str = "paper",
@@ -134,7 +138,9 @@ def export(
         env_id: A registered id (``"module:id"`` imports the module first).
         episodes: Number of episodes (>= 1); episode ``i`` is reset with ``seed + i``.
         out: The dataset folder to create.
-        seed: First seed (>= 0).
+        seed: First seed (>= 0); default 1,000,000
+            (:data:`~oodgym.integrations.rollout.TRAINING_SEED_START`), far from the
+            evaluation seeds ``0 .. N-1`` that ``oodgym eval`` plays.
         format: ``"jsonl"`` (JSON lines plus PNG files) or ``"hf"`` (a ``datasets`` folder).
         env_kwargs: Keyword arguments for ``gym.make`` (plain data; stored in the manifest).
         conversation: The protocol of the records' messages, ``"paper"`` (default:

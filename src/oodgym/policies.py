@@ -3,8 +3,11 @@
 A policy is any callable ``policy(messages, *, env=None) -> str``: it receives
 the conversation so far (see :mod:`oodgym.conversation`; the last message is
 the current observation, earlier failed attempts and their feedback come
-before it) and returns the answer text. :func:`make_policy` resolves a spec
-string to one of the built-ins:
+before it) and returns the answer text, or a :class:`PolicyOutput`: the text
+plus, optionally, the sampled token ids, their log-probabilities and any
+metadata (what a PPO/GRPO loop needs from the sampler; the rollout helpers of
+:mod:`oodgym.integrations` keep them per step, evaluation keeps the text).
+:func:`make_policy` resolves a spec string to one of the built-ins:
 
 * ``"random"``: ``env.action_space.sample()``; :func:`oodgym.evaluation.evaluate`
   seeds the action space with the episode seed, so results are deterministic.
@@ -39,11 +42,13 @@ import random
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol, runtime_checkable
 
 import gymnasium as gym
+import numpy as np
 
 from oodgym.conversation import Message, to_openai
 from oodgym.validation import check_int
@@ -56,10 +61,13 @@ __all__ = [
     "OpenAIPolicy",
     "OraclePolicy",
     "Policy",
+    "PolicyOutput",
     "RandomPolicy",
     "ServerError",
     "accepts_keyword",
+    "answer_text",
     "as_policy",
+    "as_policy_output",
     "make_policy",
     "policy_name",
     "request_seed",
@@ -95,6 +103,131 @@ class ServerError(RuntimeError):
     not run (``"status": "error"``), leaves it out of the success rates, and a
     rerun of the same command plays it again.
     """
+
+
+def _number_list(name: str, values: object, kind: type) -> tuple[Any, ...] | None:
+    if values is None:
+        return None
+    tolist = getattr(values, "tolist", None)  # numpy arrays, torch tensors
+    if callable(tolist) and not isinstance(values, (str, bytes)):
+        values = tolist()
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Sequence):
+        raise TypeError(
+            f"PolicyOutput.{name} must be a sequence of {kind.__name__}, got {values!r:.80}"
+        )
+    items = list(values)
+    out: list[Any] = []
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (int, float, np.integer, np.floating)):
+            raise TypeError(f"PolicyOutput.{name} must hold numbers, got {item!r:.80}")
+        if kind is int:
+            if isinstance(item, (float, np.floating)) and not float(item).is_integer():
+                raise TypeError(f"PolicyOutput.{name} must hold ints, got {item!r}")
+            out.append(int(item))
+        else:
+            out.append(float(item))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class PolicyOutput:
+    """A policy's answer with what the sampler knows about it.
+
+    Attributes:
+        text: The answer text (what the environment judges).
+        token_ids: The sampled token ids of the answer, if the policy has them
+            (any sequence of ints; numpy arrays and torch tensors via ``tolist()``).
+        logprobs: The sampler's log-probability of each sampled token (same
+            length as ``token_ids`` when both are given).
+        metadata: Anything else worth keeping per step (sampling settings,
+            the raw response, timings); a plain dict.
+
+    Raises:
+        TypeError: ``text`` is not a str, a sequence holds non-numbers (or
+            ``token_ids`` non-integers), or ``metadata`` is not a mapping.
+        ValueError: ``token_ids`` and ``logprobs`` differ in length.
+
+    Example:
+        >>> output = PolicyOutput("(6+10-10)*4", token_ids=[7, 8], logprobs=[-0.1, -0.3])
+        >>> output.token_ids, output.to_dict()["logprobs"]
+        ((7, 8), [-0.1, -0.3])
+        >>> as_policy_output({"text": "stop()", "metadata": {"temperature": 1.0}}).metadata
+        {'temperature': 1.0}
+    """
+
+    text: str
+    token_ids: tuple[int, ...] | None = None
+    logprobs: tuple[float, ...] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.text, str):
+            raise TypeError(f"PolicyOutput.text must be a str, got {type(self.text).__name__}")
+        token_ids = _number_list("token_ids", self.token_ids, int)
+        logprobs = _number_list("logprobs", self.logprobs, float)
+        if token_ids is not None and logprobs is not None and len(token_ids) != len(logprobs):
+            raise ValueError(
+                f"PolicyOutput: {len(token_ids)} token_ids but {len(logprobs)} logprobs"
+            )
+        if not isinstance(self.metadata, Mapping):
+            raise TypeError(
+                f"PolicyOutput.metadata must be a mapping, got {type(self.metadata).__name__}"
+            )
+        object.__setattr__(self, "token_ids", token_ids)
+        object.__setattr__(self, "logprobs", logprobs)
+        object.__setattr__(self, "metadata", dict(self.metadata))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict (lists for the sequences)."""
+        return {
+            "text": self.text,
+            "token_ids": None if self.token_ids is None else list(self.token_ids),
+            "logprobs": None if self.logprobs is None else list(self.logprobs),
+            "metadata": dict(self.metadata),
+        }
+
+
+_OUTPUT_FIELDS = frozenset({"text", "token_ids", "logprobs", "metadata"})
+
+
+def as_policy_output(value: object, who: str = "the policy") -> PolicyOutput:
+    """A policy's return value as a :class:`PolicyOutput`.
+
+    Accepts the answer text, a :class:`PolicyOutput`, or a mapping with a
+    ``"text"`` key and optionally ``"token_ids"``, ``"logprobs"`` and
+    ``"metadata"``.
+
+    Raises:
+        TypeError: Anything else, naming ``who`` and what it returned.
+        ValueError: A mapping with other keys, or inconsistent lengths.
+    """
+    if isinstance(value, str):
+        return PolicyOutput(value)
+    if isinstance(value, PolicyOutput):
+        return value
+    if isinstance(value, Mapping):
+        unknown = sorted(str(k) for k in set(value) - _OUTPUT_FIELDS)
+        if unknown:
+            raise ValueError(
+                f"{who} returned a record with unknown key(s) {unknown}; "
+                f"allowed: {sorted(_OUTPUT_FIELDS)}"
+            )
+        if "text" not in value:
+            raise TypeError(f"{who} returned a record without 'text'")
+        return PolicyOutput(
+            text=value["text"],
+            token_ids=value.get("token_ids"),
+            logprobs=value.get("logprobs"),
+            metadata=value.get("metadata") or {},
+        )
+    raise TypeError(
+        f"{who} must return the answer str or a PolicyOutput, got {type(value).__name__}"
+    )
+
+
+def answer_text(value: object, who: str = "the policy") -> str:
+    """The answer text of a policy's return value (see :func:`as_policy_output`)."""
+    return as_policy_output(value, who).text
 
 
 @runtime_checkable
@@ -150,7 +283,9 @@ class CallablePolicy:
     """A plain function ``f(messages) -> str`` as a policy.
 
     The function is also given ``env=`` and ``seed=`` (the request seed, when
-    the caller has one) if its signature accepts them.
+    the caller has one) if its signature accepts them. It may return a
+    :class:`PolicyOutput` (or a record, see :func:`as_policy_output`) instead
+    of a str; this policy answers with its text.
     """
 
     def __init__(self, function: Callable[..., Any], name: str | None = None) -> None:
@@ -174,12 +309,7 @@ class CallablePolicy:
             keywords["env"] = env
         if self._pass_seed and seed is not None:
             keywords["seed"] = seed
-        answer = self.function(messages, **keywords)
-        if not isinstance(answer, str):
-            raise TypeError(
-                f"policy {self.name!r} returned {type(answer).__name__}, expected the answer str"
-            )
-        return answer
+        return answer_text(self.function(messages, **keywords), f"policy {self.name!r}")
 
 
 def accepts_keyword(function: Callable[..., Any], name: str) -> bool:

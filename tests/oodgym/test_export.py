@@ -20,6 +20,7 @@ from PIL import Image
 from oodgym.cli import main
 from oodgym.export import ExportReport, export
 from oodgym.families import load_families
+from oodgym.integrations import TRAINING_SEED_START
 
 load_families()
 
@@ -139,9 +140,10 @@ def test_hf_format_loads_back(tmp_path: Path) -> None:
     item = column[0] if isinstance(column, list) else column.feature
     assert len(loaded) == 2 and isinstance(item, datasets.Image)
     env = gym.make(IMAGE_ID, **SMALL)
-    obs, _ = env.reset(seed=1)
+    obs, _ = env.reset(seed=TRAINING_SEED_START + 1)  # the default seeds
     row = loaded[1]
-    assert row["id"] == f"{IMAGE_ID}/1/0" and prompt_text(row) == obs["text"]
+    assert row["id"] == f"{IMAGE_ID}/{TRAINING_SEED_START + 1}/0"
+    assert prompt_text(row) == obs["text"]
     assert row["messages"][1]["content"] == [{"type": "text", "text": row["answer"]}]
     (image,) = row["images"]
     np.testing.assert_array_equal(np.asarray(image.convert("RGB")), obs["image"])
@@ -178,7 +180,7 @@ def test_existing_folder_needs_overwrite(tmp_path: Path) -> None:
     export(TEXT_ID, episodes=1, out=out)
     with pytest.raises(FileExistsError, match="overwrite"):
         export(TEXT_ID, episodes=2, out=out)
-    assert read_records(out)[0]["seed"] == 0 and len(read_records(out)) == 1
+    assert read_records(out)[0]["seed"] == TRAINING_SEED_START and len(read_records(out)) == 1
     export(TEXT_ID, episodes=2, out=out, seed=5, overwrite=True)
     assert [r["seed"] for r in read_records(out)] == [5, 6]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]  # no leftovers
@@ -256,7 +258,7 @@ def test_export_removes_only_stale_partial_folders(tmp_path: Path) -> None:
     assert not dead.exists()
     assert (live / "data.jsonl").exists() and (other / "data.jsonl").exists()
     assert (outside / "data.jsonl").exists() and (tmp_path / ".ds.partial-link").is_symlink()
-    assert read_records(tmp_path / "ds")[0]["seed"] == 0
+    assert read_records(tmp_path / "ds")[0]["seed"] == TRAINING_SEED_START
 
 
 def test_cli_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -336,3 +338,23 @@ def test_full_conversation_export_of_navigation(tmp_path: Path) -> None:
     cli = ["export", NAV_ID, "--episodes", "1", "--seed", "4", "--conversation", "full"]
     assert main([*cli, "--out", str(tmp_path / "cli")]) == 0
     assert read_records(tmp_path / "cli") == records
+
+
+def test_default_seeds_are_not_evaluation_seeds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = export(TEXT_ID, episodes=2, out=tmp_path / "default")
+    assert [r["seed"] for r in read_records(report.path)] == [
+        TRAINING_SEED_START,
+        TRAINING_SEED_START + 1,
+    ]
+    manifest = json.loads((report.path / "manifest.json").read_text())
+    assert manifest["seed_start"] == TRAINING_SEED_START
+    # The command line: the same default, and a note when the range overlaps evaluation seeds.
+    assert main(["export", TEXT_ID, "--episodes", "1", "--out", str(tmp_path / "cli")]) == 0
+    assert read_records(tmp_path / "cli")[0]["seed"] == TRAINING_SEED_START
+    assert "evaluation seeds" not in capsys.readouterr().err
+    out = tmp_path / "overlap"
+    assert main(["export", TEXT_ID, "--episodes", "3", "--out", str(out), "--seed", "232"]) == 0
+    err = capsys.readouterr().err
+    assert "seeds 232..233 are evaluation seeds" in err and "0..233" in err

@@ -15,6 +15,7 @@ import pytest
 
 from oodgym.families import presets
 from oodgym.integrations import (
+    TRAINING_SEED_START,
     EnvReward,
     Trajectory,
     completion_text,
@@ -24,6 +25,8 @@ from oodgym.integrations import (
     rollout,
     rollout_batch,
 )
+from oodgym.integrations.scoring import clear_scorers, state_scorer
+from oodgym.policies import PolicyOutput
 
 GP = "cardenvs/GeneralPoints-v0"
 GP_IMAGE = "cardenvs/GeneralPoints-Image-v0"
@@ -79,11 +82,12 @@ def wrong_answer(env: gym.Env[Any, Any]) -> str:
 
 # ---------------------------------------------------------------- prompt datasets
 def test_prompt_dataset_text_rows() -> None:
-    rows = prompt_dataset(GP, seeds=3)
+    rows = prompt_dataset(GP, seeds=[0, 1, 2])
     assert [(r["seed"], r["step"], r["env_id"]) for r in rows] == [(s, 0, GP) for s in range(3)]
     env = make(GP)
     for row in rows:
-        assert set(row) == {"prompt", "env_id", "seed", "step"}
+        assert set(row) == {"prompt", "env_id", "seed", "step", "env_kwargs", "conversation"}
+        assert (row["env_kwargs"], row["conversation"]) == ("{}", "paper")
         obs, _ = env.reset(seed=row["seed"])
         assert row["prompt"] == [{"role": "user", "content": obs}]
     assert prompt_dataset(GP, seeds=[2, 0]) == [rows[2], rows[0]]
@@ -91,10 +95,29 @@ def test_prompt_dataset_text_rows() -> None:
     assert prompt_dataset(GP, seeds=0) == []
 
 
+def test_a_seed_count_never_names_evaluation_seeds() -> None:
+    # oodgym eval plays seeds 0 .. N-1 (N = the preset's episodes, 234 at most here).
+    longest = max(p.episodes or 0 for p in presets())
+    assert TRAINING_SEED_START == 1_000_000 > longest
+    rows = prompt_dataset(GP, seeds=3)
+    assert [r["seed"] for r in rows] == [TRAINING_SEED_START + i for i in range(3)]
+    batch = rollout_batch(GP, garbage, 2, env_kwargs={"max_attempts": 1})
+    assert [t.seed for t in batch] == [TRAINING_SEED_START, TRAINING_SEED_START + 1]
+
+
+def test_rows_record_their_env_kwargs() -> None:
+    kwargs = {"rule": "face-11-12-13", "max_attempts": 2}
+    (row,) = prompt_dataset(GP, seeds=[4], env_kwargs=kwargs)
+    assert json.loads(row["env_kwargs"]) == kwargs
+    assert row["env_kwargs"] == '{"max_attempts":2,"rule":"face-11-12-13"}'  # canonical
+    with pytest.raises(ValueError, match="plain JSON"):
+        prompt_dataset(GP, seeds=[0], env_kwargs={"rule": object()})
+
+
 def test_prompt_dataset_image_rows_carry_pil_images() -> None:
     rows = prompt_dataset(GP_IMAGE, seeds=[5], env_kwargs={"image_size": 224})
     (row,) = rows
-    assert set(row) == {"prompt", "env_id", "seed", "step", "images"}
+    assert set(row) == {"prompt", "env_id", "seed", "step", "env_kwargs", "conversation", "images"}
     obs, _ = make(GP_IMAGE, image_size=224).reset(seed=5)
     assert row["prompt"] == [{"role": "user", "content": obs["text"]}]
     (image,) = row["images"]
@@ -128,7 +151,14 @@ def test_prompt_dataset_argument_errors() -> None:
 def test_as_hf_round_trip() -> None:
     rows = prompt_dataset(NAV, seeds=[4], steps="expert")
     dataset = prompt_dataset(NAV, seeds=[4], steps="expert", as_hf=True)
-    assert dataset.column_names == ["prompt", "env_id", "seed", "step"]
+    assert dataset.column_names == [
+        "prompt",
+        "env_id",
+        "seed",
+        "step",
+        "env_kwargs",
+        "conversation",
+    ]
     assert dataset.to_list() == rows
     # What TRL does: every column except the prompt reaches the reward function as a list.
     batch = dataset[:]
@@ -142,7 +172,7 @@ def test_as_hf_round_trip() -> None:
 def test_as_hf_round_trip_with_images() -> None:
     rows = prompt_dataset(GP_IMAGE, seeds=[1, 2], env_kwargs={"image_size": 224})
     dataset = prompt_dataset(GP_IMAGE, seeds=[1, 2], env_kwargs={"image_size": 224}, as_hf=True)
-    assert dataset.column_names == ["prompt", "env_id", "seed", "step", "images"]
+    assert dataset.column_names[-1] == "images" and "env_kwargs" in dataset.column_names
     for row, stored in zip(rows, dataset, strict=True):
         assert stored["prompt"] == row["prompt"] and stored["seed"] == row["seed"]
         np.testing.assert_array_equal(np.asarray(stored["images"][0]), np.asarray(row["images"][0]))
@@ -245,7 +275,7 @@ def test_reward_function_name_columns_and_errors() -> None:
     # Rows of other ids are "not applicable" (None), so per-id functions mix on one dataset.
     assert reward(None, ["", ""], seed=[0, 0], env_id=[GP, NAV]) == [-3.0, None]
     assert reward(None, ["", ""], seed=1) == [-3.0, -3.0]  # a scalar column is broadcast
-    assert reward(None, []) == []
+    assert reward(None, []) == [] and reward(completions=[]) == []
     with pytest.raises(ValueError, match="'seed' column"):
         reward(None, [""], step=[0])
     with pytest.raises(ValueError, match="2 values for 1 completions"):
@@ -256,15 +286,97 @@ def test_reward_function_name_columns_and_errors() -> None:
         reward_function("nope/Nothing-v0")
 
 
-def test_reward_function_caches_one_env_and_pickles() -> None:
+def test_reward_function_shares_one_scorer_and_pickles() -> None:
+    clear_scorers()
     reward = reward_function(GP)
     reward(None, [""], seed=[0])
-    env = reward.env  # type: ignore[attr-defined]
+    scorer = state_scorer(GP, {})
     reward(None, ["", ""], seed=[1, 2])
-    assert reward.env is env  # type: ignore[attr-defined]
+    assert state_scorer(GP, "{}") is scorer and scorer.replays == 3
     clone = pickle.loads(pickle.dumps(reward))
     assert clone.__name__ == reward.__name__
     assert clone(None, [""], seed=[0]) == reward(None, [""], seed=[0])
+
+
+def test_completions_by_keyword_first_or_second() -> None:
+    reward = reward_function(GP)
+    env = make(GP)
+    env.reset(seed=3)
+    expert = env.unwrapped.expert_action()
+    expected = [5.0, -3.0]
+    assert reward(completions=[expert, GARBAGE], seed=[3, 3]) == expected  # TRL's call
+    assert reward(prompts=["p", "q"], completions=[expert, GARBAGE], seed=3) == expected
+    assert reward([expert, GARBAGE], seed=[3, 3]) == expected  # completions first
+    assert reward(None, [expert, GARBAGE], seed=[3, 3]) == expected  # (prompts, completions)
+    assert reward(["p", "q"], completions=[expert, GARBAGE], seed=3) == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "match"),
+    [
+        ((), {"seed": [0]}, TypeError, "needs the completions"),
+        (("a", "b", "c"), {"seed": [0]}, TypeError, "positionally"),
+        (("p", "q"), {"completions": ["x"], "seed": [0]}, TypeError, "at most the prompts"),
+        ((["p"], ["x"]), {"prompts": ["p"], "seed": [0]}, TypeError, "prompts twice"),
+        (("just one string",), {"seed": [0]}, TypeError, "must be a list"),
+        ((), {"completions": {"role": "assistant"}, "seed": [0]}, TypeError, "must be a list"),
+        ((["p", "q"], ["x"]), {"seed": [0]}, ValueError, "2 prompts for 1 completions"),
+        ((["x"],), {"seed": ["zero"]}, ValueError, "seed must be an int"),
+        ((["x"],), {"seed": [-1]}, ValueError, "seed must be an int >= 0"),
+        ((["x"],), {"seed": [0], "step": [True]}, ValueError, "step must be an int"),
+    ],
+)
+def test_reward_function_misuse_raises(
+    args: tuple[Any, ...], kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        reward_function(GP)(*args, **kwargs)
+
+
+def test_rows_kwargs_are_used_or_checked() -> None:
+    ood = {"rule": "face-11-12-13"}
+    rows = prompt_dataset(GP, seeds=[1, 2, 3], env_kwargs=ood)
+    env = make(GP, **ood)
+    answers = []
+    for row in rows:
+        env.reset(seed=row["seed"])
+        answers.append(env.unwrapped.expert_action())  # J/Q/K = 11/12/13
+    columns = {k: [r[k] for r in rows] for k in ("seed", "step", "env_id", "env_kwargs")}
+    # Built without env_kwargs, the reward function takes them from the rows.
+    assert reward_function(GP)(completions=answers, **columns) == [5.0] * 3
+    assert reward_function(GP, env_kwargs=ood)(completions=answers, **columns) == [5.0] * 3
+    # Built with other kwargs, it refuses rather than judging another environment.
+    with pytest.raises(ValueError, match="differ from this reward function"):
+        reward_function(GP, env_kwargs={})(completions=answers, **columns)
+    # A face-11-12-13 answer is wrong under the default rule: what a silent mismatch costs.
+    assert reward_function(GP)(completions=answers, seed=columns["seed"]) != [5.0] * 3
+    with pytest.raises(ValueError, match="not JSON"):
+        reward_function(GP)(completions=["x"], seed=[0], env_kwargs=["{rule"])
+
+
+def test_verdict_counts_reach_log_metric() -> None:
+    logged: dict[str, Any] = {}
+
+    def log(name: str, value: Any) -> None:
+        logged[name] = value
+
+    reward = reward_function(GP, name="gp")
+    env = make(GP)
+    env.reset(seed=3)
+    completions = [env.unwrapped.expert_action(), GARBAGE, GARBAGE, "(1+2"]
+    reward(completions=completions, seed=3, log_metric=log, log_extra=log, trainer_state=None)
+    categories = ["correct", "illegal_formula", "wrong_numbers", "wrong_recognition", "wrong_value"]
+    assert sorted(k for k in logged if k.startswith("verdicts/")) == [
+        f"verdicts/gp/{c}" for c in categories
+    ]
+    assert logged["verdicts/gp/correct"] == 1.0 and logged["verdicts/gp/wrong_value"] == 0.0
+    assert logged["verdicts/gp/illegal_formula"] == 3.0
+    assert logged["verdict/gp"][:2] == ["correct", "illegal_formula"]
+    # The same keys every call, even when no row is this id's (all processes log alike).
+    logged.clear()
+    assert reward(completions=["x"], seed=0, env_id=NAV, log_metric=log) == [None]
+    assert sorted(logged) == [f"verdicts/gp/{c}" for c in categories]
+    assert set(logged.values()) == {0.0}
 
 
 # ---------------------------------------------------------------- rollouts
@@ -305,7 +417,7 @@ def test_max_steps_truncates_and_bad_policies_raise() -> None:
     trajectory = rollout(GP, garbage, seed=0, max_steps=2)
     assert trajectory.length == 2 and trajectory.truncated and not trajectory.success
     assert rollout(GP, garbage, seed=0, max_steps=0).messages == []
-    with pytest.raises(TypeError, match="must return a str"):
+    with pytest.raises(TypeError, match="must return the answer str or a PolicyOutput"):
         rollout(GP, lambda messages: None, seed=0)  # type: ignore[arg-type,return-value]
     with pytest.raises(ValueError, match="max_steps"):
         rollout(GP, garbage, max_steps=-1)
@@ -319,7 +431,11 @@ def test_rollout_batch_is_sequential_and_deterministic() -> None:
     assert all(t.success for t in batch)
     assert batch[0] == batch[2] == rollout(env, policy, seed=3)
     garbage_batch = rollout_batch(GP, garbage, 2, env_kwargs={"max_attempts": 1})
-    assert [(t.seed, t.length, t.success) for t in garbage_batch] == [(0, 1, False), (1, 1, False)]
+    first = TRAINING_SEED_START
+    assert [(t.seed, t.length, t.success) for t in garbage_batch] == [
+        (first, 1, False),
+        (first + 1, 1, False),
+    ]
     assert rollout_batch(GP, garbage, 2, env_kwargs={"max_attempts": 1}) == garbage_batch
     with pytest.raises(ValueError, match="env_kwargs"):
         rollout_batch(env, policy, 1, env_kwargs={"max_attempts": 1})
@@ -384,8 +500,81 @@ def test_trajectory_is_frozen() -> None:
 
 
 # ---------------------------------------------------------------- documented examples
-@pytest.mark.parametrize("module", ["oodgym.integrations.rollout", "oodgym.integrations.trl"])
+@pytest.mark.parametrize(
+    "module", ["oodgym.integrations.rollout", "oodgym.integrations.trl", "oodgym.policies"]
+)
 def test_docstring_examples(module: str) -> None:
     # (importlib: the package re-exports the function ``rollout`` under the submodule's name)
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+# ---------------------------------------------------------------- rich policy results
+def test_policies_may_return_token_ids_and_logprobs() -> None:
+    def sampler(messages: list[dict[str, Any]], *, env: gym.Env[Any, Any]) -> PolicyOutput:
+        turn = len(messages)
+        text = GARBAGE if turn < 3 else str(env.unwrapped.expert_action())
+        return PolicyOutput(
+            text=text,
+            token_ids=[turn, turn + 1],
+            logprobs=[-0.5, -0.25],
+            metadata={"turn": turn},
+        )
+
+    trajectory = rollout(GP, sampler, seed=7)
+    assert trajectory.success and trajectory.length == 2
+    assert [o.token_ids for o in trajectory.outputs] == [(1, 2), (3, 4)]
+    assert [o.logprobs for o in trajectory.outputs] == [(-0.5, -0.25)] * 2
+    assert [o.metadata for o in trajectory.outputs] == [{"turn": 1}, {"turn": 3}]
+    assert [o.text for o in trajectory.outputs] == [
+        m["content"] for m in trajectory.messages if m["role"] == "assistant"
+    ]
+    record = json.loads(json.dumps(trajectory.to_dict()))
+    assert record["outputs"][1] == {
+        "text": trajectory.outputs[1].text,
+        "token_ids": [3, 4],
+        "logprobs": [-0.5, -0.25],
+        "metadata": {"turn": 3},
+    }
+    # The record form and plain text mix freely; text-only steps have no token ids.
+    answers = iter([{"text": GARBAGE, "token_ids": [9]}, GARBAGE])
+    mixed = rollout(GP, lambda messages: next(answers), seed=7, max_steps=2)
+    assert [(o.text, o.token_ids) for o in mixed.outputs] == [(GARBAGE, (9,)), (GARBAGE, None)]
+
+
+def test_group_rollouts_keep_outputs_per_sample() -> None:
+    def policy(messages: list[dict[str, Any]], *, sample: int) -> PolicyOutput:
+        return PolicyOutput(GARBAGE, token_ids=[sample], logprobs=[-1.0])
+
+    group = group_rollouts(GP, policy, seed=1, group_size=3, env_kwargs={"max_attempts": 2})
+    assert [[o.token_ids for o in t.outputs] for t in group] == [
+        [(0,), (0,)],
+        [(1,), (1,)],
+        [(2,), (2,)],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "match"),
+    [
+        (None, TypeError, "must return the answer str"),
+        ({"token_ids": [1]}, TypeError, "without 'text'"),
+        ({"text": "x", "logits": []}, ValueError, "unknown key"),
+        ({"text": "x", "token_ids": [1, 2], "logprobs": [0.0]}, ValueError, "2 token_ids but 1"),
+        ({"text": "x", "token_ids": [1.5]}, TypeError, "must hold ints"),
+        ({"text": "x", "logprobs": "abc"}, TypeError, "must be a sequence"),
+        ({"text": "x", "metadata": [1]}, TypeError, "metadata must be a mapping"),
+        ({"text": 3}, TypeError, "text must be a str"),
+    ],
+)
+def test_bad_policy_results_are_named(value: object, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        rollout(GP, lambda messages: value, seed=0)
+
+
+def test_evaluation_policies_answer_with_the_text_of_a_record() -> None:
+    from oodgym.policies import CallablePolicy
+
+    policy = CallablePolicy(lambda messages: PolicyOutput("42", token_ids=np.array([4, 2])))
+    assert policy([{"role": "user", "content": "?"}]) == "42"
+    assert PolicyOutput("x", token_ids=np.array([4, 2])).token_ids == (4, 2)

@@ -2,13 +2,15 @@
 
 ``oodgym export ENV_ID --episodes N --out DIR [--format jsonl|hf] [--seed S]
 [--conversation paper|full] [--env KEY=VALUE ...] [--overwrite]``; see
-:mod:`oodgym.export` for the layout.
-
+:mod:`oodgym.export` for the layout. ``--seed`` defaults to 1,000,000, so the
+data never comes from the evaluation seeds ``0 .. N-1``; a range that overlaps
+them is exported with a note on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from oodgym.commands._common import USAGE_ERRORS, add_env_option, env_kwargs, error
 
@@ -19,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``oodgym export``."""
     from oodgym.conversation import PROTOCOLS
     from oodgym.export import FORMATS
+    from oodgym.integrations.rollout import TRAINING_SEED_START
 
     parser.add_argument("env_id", metavar="ENV_ID", help="registered id (or module:id)")
     parser.add_argument("--episodes", type=int, required=True, help="number of episodes")
@@ -27,7 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--format", choices=FORMATS, default="jsonl", help="jsonl (+ PNGs) or hf (datasets)"
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="first seed; episode i uses seed+i (default 0)"
+        "--seed",
+        type=int,
+        default=TRAINING_SEED_START,
+        help=f"first seed; episode i uses seed+i (default {TRAINING_SEED_START}: "
+        "disjoint from the evaluation seeds 0..N-1)",
     )
     parser.add_argument(
         "--conversation",
@@ -38,6 +45,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing DIR")
     add_env_option(parser)
+
+
+def _evaluation_overlap(env_id: str, first: int, count: int) -> str | None:
+    """A note if seeds ``first .. first + count - 1`` include evaluation seeds of ``env_id``."""
+    from oodgym.families import presets
+
+    episodes = next((p.episodes for p in presets() if p.id == env_id), None)
+    if episodes is None or first >= episodes or count < 1:
+        return None
+    last = min(first + count, episodes) - 1
+    return (
+        f"oodgym export: note: seeds {first}..{last} are evaluation seeds of {env_id} "
+        f"(oodgym eval plays 0..{episodes - 1}); train on other seeds (the default "
+        "--seed is 1000000)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
         )
     except USAGE_ERRORS as err:
         return error("export", err)
+    note = _evaluation_overlap(args.env_id, args.seed, report.episodes)
+    if note:
+        print(note, file=sys.stderr)
     last = args.seed + report.episodes - 1
     images = f", {report.images} images" if report.images else ""
     print(

@@ -2,8 +2,11 @@
 
 A *policy* is any callable that takes the conversation so far (a list of
 messages in the format of :mod:`oodgym.conversation`) and returns the answer
-text. A policy whose signature names ``env`` (or takes ``**kwargs``) is also
-given ``env=`` the environment, like the policies of :mod:`oodgym.policies`.
+text, or a :class:`~oodgym.policies.PolicyOutput` (the text plus the sampled
+token ids, their log-probabilities and metadata, kept per step in
+``Trajectory.outputs``). A policy whose signature names ``env`` (or takes
+``**kwargs``) is also given ``env=`` the environment, like the policies of
+:mod:`oodgym.policies`.
 
 :func:`rollout` plays one episode and returns a :class:`Trajectory`: the
 messages (observations as ``user`` messages, answers as ``assistant``
@@ -28,6 +31,13 @@ Example:
 
 Everything here is sequential and deterministic: the same seeds and the same
 (deterministic) policy give the same trajectories.
+
+Seeds: the registered ids evaluate on seeds ``0 .. N-1`` (``oodgym eval``; N is
+the preset's episode count, at most a few hundred). Wherever a training helper
+takes a *count* of seeds (``seeds=n``), it means ``TRAINING_SEED_START ..
+TRAINING_SEED_START + n - 1`` (:data:`TRAINING_SEED_START` = 1,000,000), a
+range disjoint from the evaluation seeds. Pass explicit seeds (``range(n)``)
+to choose others.
 """
 
 from __future__ import annotations
@@ -42,10 +52,11 @@ from typing import Any
 import gymnasium as gym
 
 from oodgym.conversation import Conversation, Message, check_protocol, without_images
-from oodgym.families import load_families
-from oodgym.policies import accepts_keyword
+from oodgym.integrations.scoring import make_env
+from oodgym.policies import PolicyOutput, accepts_keyword, as_policy_output
 
 __all__ = [
+    "TRAINING_SEED_START",
     "Policy",
     "Trajectory",
     "accepts_keyword",
@@ -56,9 +67,14 @@ __all__ = [
     "seed_list",
 ]
 
-#: A policy: the conversation so far -> the answer text. It may also take the
-#: keywords ``env`` (the environment) and, with :func:`group_rollouts`, ``sample: int``.
-Policy = Callable[..., str]
+#: A policy: the conversation so far -> the answer text (or a PolicyOutput). It may also
+#: take the keywords ``env`` (the environment) and, with :func:`group_rollouts`, ``sample: int``.
+Policy = Callable[..., str | PolicyOutput]
+
+#: First seed of the training helpers' default range (``seeds=n`` means
+#: ``TRAINING_SEED_START .. TRAINING_SEED_START + n - 1``), far above the evaluation seeds
+#: ``0 .. N-1`` of the registered ids (N = 234 for GeneralPoints, 48 or 18 for navigation).
+TRAINING_SEED_START = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -82,6 +98,9 @@ class Trajectory:
         conversation: The protocol the policy was spoken to with.
         conversation_starts: Where each conversation starts in ``messages``
             (``[0]`` for ``"full"``; one per navigation step for ``"paper"``).
+        outputs: What the policy returned at every step, as
+            :class:`~oodgym.policies.PolicyOutput` (text, and the token ids,
+            log-probabilities and metadata when the policy gave them).
     """
 
     messages: list[Message]
@@ -95,6 +114,7 @@ class Trajectory:
     sample: int | None = None
     conversation: str = "full"
     conversation_starts: list[int] = field(default_factory=lambda: [0])
+    outputs: list[PolicyOutput] = field(default_factory=list)
 
     @property
     def conversations(self) -> list[list[Message]]:
@@ -127,18 +147,15 @@ class Trajectory:
             "episode_return": self.episode_return,
             "conversation": self.conversation,
             "conversation_starts": list(self.conversation_starts),
+            "outputs": [output.to_dict() for output in self.outputs],
         }
 
 
-def make_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> gym.Env[Any, Any]:
-    """``gym.make(env_id, **env_kwargs)``, registering the ``oodgym.envs`` families first."""
-    if env_id not in gym.registry:
-        load_families()
-    return gym.make(env_id, **dict(env_kwargs or {}))
+def seed_list(seeds: Iterable[int] | int, start: int = TRAINING_SEED_START) -> list[int]:
+    """Seeds as a list: an int ``n`` means ``start .. start + n - 1``; an iterable is taken as is.
 
-
-def seed_list(seeds: Iterable[int] | int) -> list[int]:
-    """Seeds as a list: an int ``n`` means ``0 .. n-1``; an iterable is taken as is.
+    ``start`` defaults to :data:`TRAINING_SEED_START`, so a count never names
+    evaluation seeds.
 
     Raises:
         ValueError: for a negative count or a negative seed.
@@ -149,7 +166,7 @@ def seed_list(seeds: Iterable[int] | int) -> list[int]:
     if isinstance(seeds, int):
         if seeds < 0:
             raise ValueError(f"seeds: a count must be >= 0, got {seeds}")
-        return list(range(seeds))
+        return list(range(start, start + seeds))
     out: list[int] = []
     for seed in seeds:
         if isinstance(seed, bool):
@@ -184,11 +201,12 @@ def _play(
     conversation.reset(observation)
     rewards: list[float] = []
     infos: list[dict[str, Any]] = []
+    outputs: list[PolicyOutput] = []
     terminated = truncated = False
     for _ in range(max_steps):
-        answer = policy(conversation.messages)
-        if not isinstance(answer, str):
-            raise TypeError(f"the policy must return a str, got {type(answer).__name__}")
+        output = as_policy_output(policy(conversation.messages))
+        outputs.append(output)
+        answer = output.text
         observation, reward, terminated, truncated, info = env.step(answer)
         conversation.step(answer, observation, info, terminated, truncated)
         rewards.append(float(reward))
@@ -220,12 +238,13 @@ def _play(
         sample=sample,
         conversation=protocol,
         conversation_starts=starts,
+        outputs=outputs,
     )
 
 
 def rollout(
     env: gym.Env[Any, Any] | str,
-    policy: Callable[[list[Message]], str],
+    policy: Policy,
     *,
     seed: int | None = None,
     max_steps: int = 500,
@@ -235,8 +254,9 @@ def rollout(
 
     Args:
         env: An environment, or a registered id (made, then closed).
-        policy: The conversation so far -> the answer text. It receives a copy
-            of the current conversation, ending with the current observation or
+        policy: The conversation so far -> the answer text or a
+            :class:`~oodgym.policies.PolicyOutput`. It receives a copy of the
+            current conversation, ending with the current observation or
             failure message (and ``env=env`` if its signature accepts it).
         seed: The reset seed (``None``: continue the environment's stream).
         max_steps: Stop after this many answers (the trajectory is then marked
@@ -248,7 +268,8 @@ def rollout(
         The trajectory.
 
     Raises:
-        TypeError: if the policy returns something other than a ``str``.
+        TypeError: if the policy returns something other than a ``str`` or a
+            :class:`~oodgym.policies.PolicyOutput` (or its record form).
         ValueError: an unknown ``conversation`` or a bad ``max_steps``.
     """
     _check_max_steps(max_steps)
@@ -274,7 +295,7 @@ def _environment(
 
 def rollout_batch(
     env_id: gym.Env[Any, Any] | str,
-    policy: Callable[[list[Message]], str],
+    policy: Policy,
     seeds: Iterable[int] | int,
     *,
     env_kwargs: Mapping[str, Any] | None = None,
@@ -286,7 +307,8 @@ def rollout_batch(
     Args:
         env_id: A registered id (or an environment instance).
         policy: As for :func:`rollout`.
-        seeds: The seeds, or a count ``n`` for seeds ``0 .. n-1``.
+        seeds: The seeds, or a count ``n`` for the training seeds
+            ``TRAINING_SEED_START .. TRAINING_SEED_START + n - 1``.
         env_kwargs: Keyword arguments of ``gym.make`` (with an id only).
         max_steps: As for :func:`rollout`.
         conversation: As for :func:`rollout`.
