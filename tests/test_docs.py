@@ -27,6 +27,7 @@ PAGES = [
     "evaluation.md",
     "trainers.md",
     "extending.md",
+    "serve.md",
 ]
 _BLOCK = re.compile(r"(?P<before>[^\n]*)\n```python\n(?P<code>.*?)\n```", re.DOTALL)
 

@@ -25,7 +25,8 @@ _HELP = {
     "export": "export an SFT dataset from the expert (JSONL + PNG, or a HF datasets folder)",
     "play": "play an environment in the terminal",
     "render": "render an episode's image to a PNG",
-    "check": "run the conformance kit on environment ids (for your CI)",
+    "check": "run the conformance kit on environment ids or served addresses (for your CI)",
+    "serve": "serve an environment id as an OpenEnv server (WebSocket sessions)",
     "report": "compare eval runs: splits, in-distribution -> OOD change, paired differences",
 }
 

@@ -31,6 +31,15 @@ check (the ``oodgym check`` command prints them). Ids may name the module that
 registers them (``"my_pkg.envs:MyEnv-v0"``): ``gym.make`` imports it, and so
 does the fresh process of the determinism check.
 
+An id may also be the address of a served environment (``"ws://127.0.0.1:8000"``,
+see :mod:`oodgym.serve`): the checks then play it through
+:class:`oodgym.serve.ServedEnv`, with ``kwargs`` as its options (e.g.
+``{"token": ...}``). ``check_env``, ``rollout``, ``determinism`` (the fresh
+processes connect to the same server) and ``vector`` (sync and async vector envs
+of sessions) run as for an id; ``pickle``, ``spec_json`` and ``visual_variants``
+do not apply (the environment, its spec and its kwargs live on the server) and
+pass as skipped.
+
 Note:
     Gymnasium 1.x's ``AsyncVectorEnv`` reads non-``Box`` observations from
     shared memory only once, at construction (Gymnasium issue #1164), so text
@@ -63,6 +72,7 @@ from gymnasium.envs.registration import EnvSpec
 from gymnasium.utils.env_checker import check_env
 
 from oodgym import safepickle
+from oodgym.serve.client import TOKEN_ENV, is_address
 
 __all__ = [
     "CheckResult",
@@ -85,6 +95,10 @@ class ConformanceError(AssertionError):
 
 
 def _make(env_id: str, kwargs: Mapping[str, Any] | None = None) -> gym.Env[Any, Any]:
+    if is_address(env_id):
+        from oodgym.serve.client import ServedEnv
+
+        return ServedEnv(env_id, **dict(kwargs or {}))
     return gym.make(env_id, **dict(kwargs or {}))
 
 
@@ -160,7 +174,9 @@ def check_env_silent(env_id: str, kwargs: Mapping[str, Any] | None = None) -> No
     """Gymnasium's ``check_env`` with render checks, without any warning.
 
     Runs on the unwrapped environment (as Gymnasium recommends) once without a
-    render mode and once for every mode in ``metadata["render_modes"]``.
+    render mode and once for every mode in ``metadata["render_modes"]``. A served
+    environment has no render modes (its images are in its observations), so
+    ``check_env`` skips its render checks there.
     """
     base = dict(kwargs or {})
     modes: list[str | None] = [None]
@@ -172,7 +188,7 @@ def check_env_silent(env_id: str, kwargs: Mapping[str, Any] | None = None) -> No
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                check_env(env.unwrapped, skip_render_check=False)
+                check_env(env.unwrapped, skip_render_check=is_address(env_id))
             except Exception as err:
                 raise ConformanceError(
                     f"{env_id} (render_mode={mode!r}): check_env failed: {err!r}"
@@ -533,7 +549,7 @@ def _registered_name(env_id: str) -> str:
 
 def _child_payload(env_id: str, seed: int, kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
     """What a fresh process needs to rebuild ``env_id``: imports, path and the spec."""
-    imports = [env_id.split(":", 1)[0]] if ":" in env_id else []
+    imports = [env_id.split(":", 1)[0]] if ":" in env_id and not is_address(env_id) else []
     spec_json = None
     spec = gym.registry.get(_registered_name(env_id))
     if spec is not None:
@@ -578,8 +594,12 @@ _CHILD_CODE = (
 def _digest_in_subprocess(
     env_id: str, seed: int, kwargs: Mapping[str, Any] | None, hash_seed: str
 ) -> str:
-    payload = json.dumps(_child_payload(env_id, seed, kwargs))
     env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+    if is_address(env_id) and kwargs and "token" in kwargs:
+        # a served environment's token goes through the environment, never the command line
+        kwargs = dict(kwargs)
+        env[TOKEN_ENV] = str(kwargs.pop("token"))
+    payload = json.dumps(_child_payload(env_id, seed, kwargs))
     result = subprocess.run(
         [sys.executable, "-c", _CHILD_CODE, payload],
         capture_output=True,
@@ -624,7 +644,12 @@ def check_determinism(
 
 
 def check_pickle(env_id: str, kwargs: Mapping[str, Any] | None = None, seed: int = 7) -> None:
-    """A pickled mid-episode environment continues exactly like the original."""
+    """A pickled mid-episode environment continues exactly like the original.
+
+    Not applicable to a served environment (its state lives on the server): returns at once.
+    """
+    if is_address(env_id):
+        return
     env = _make(env_id, kwargs)
     env.action_space.seed(seed)
     env.reset(seed=seed)
@@ -653,7 +678,12 @@ def _family_packages() -> set[str]:
 
 
 def check_spec_json(env_id: str, kwargs: Mapping[str, Any] | None = None, seed: int = 3) -> None:
-    """``EnvSpec.to_json`` round-trips; the rebuilt environment behaves the same."""
+    """``EnvSpec.to_json`` round-trips; the rebuilt environment behaves the same.
+
+    Not applicable to a served environment (the server owns the spec): returns at once.
+    """
+    if is_address(env_id):
+        return
     env = _make(env_id, kwargs)
     spec = env.spec
     if spec is None:
@@ -671,23 +701,24 @@ def check_spec_json(env_id: str, kwargs: Mapping[str, Any] | None = None, seed: 
 def check_vector(
     env_id: str, kwargs: Mapping[str, Any] | None = None, *, num_envs: int = 2, seed: int = 5
 ) -> None:
-    """``make_vec`` in ``sync`` and ``async`` mode matches single environments."""
+    """``make_vec`` in ``sync`` and ``async`` mode matches single environments.
+
+    For a served environment, ``SyncVectorEnv`` and ``AsyncVectorEnv`` of sessions.
+    """
     singles = [_make(env_id, kwargs) for _ in range(num_envs)]
-    expected = [env.reset(seed=seed + i)[0] for i, env in enumerate(singles)]
-    for env in singles:
-        env.action_space.seed(seed)
-    actions = tuple(env.action_space.sample() for env in singles)
-    expected_steps = [env.step(a) for env, a in zip(singles, actions, strict=True)]
+    try:
+        expected = [env.reset(seed=seed + i)[0] for i, env in enumerate(singles)]
+        for env in singles:
+            env.action_space.seed(seed)
+        actions = tuple(env.action_space.sample() for env in singles)
+        expected_steps = [env.step(a) for env, a in zip(singles, actions, strict=True)]
+    finally:
+        for env in singles:
+            env.close()
     for mode in ("sync", "async"):
         vector_kwargs = {"shared_memory": False} if mode == "async" else {}
         try:
-            envs = gym.make_vec(
-                env_id,
-                num_envs=num_envs,
-                vectorization_mode=mode,
-                vector_kwargs=vector_kwargs,
-                **dict(kwargs or {}),
-            )
+            envs = _make_vec(env_id, num_envs, mode, vector_kwargs, kwargs)
         except Exception as err:
             raise ConformanceError(f"{env_id}: make_vec({mode!r}) failed: {err!r}") from err
         try:
@@ -705,6 +736,31 @@ def check_vector(
                     )
         finally:
             envs.close()
+
+
+def _make_vec(
+    env_id: str,
+    num_envs: int,
+    mode: str,
+    vector_kwargs: Mapping[str, Any],
+    kwargs: Mapping[str, Any] | None,
+) -> gym.vector.VectorEnv[Any, Any, Any]:
+    if not is_address(env_id):
+        return gym.make_vec(
+            env_id,
+            num_envs=num_envs,
+            vectorization_mode=mode,
+            vector_kwargs=dict(vector_kwargs),
+            **dict(kwargs or {}),
+        )
+    import functools
+
+    from oodgym.serve.client import ServedEnv
+
+    factories = [functools.partial(ServedEnv, env_id, **dict(kwargs or {}))] * num_envs
+    if mode == "sync":
+        return gym.vector.SyncVectorEnv(factories)
+    return gym.vector.AsyncVectorEnv(factories, **dict(vector_kwargs))
 
 
 def _item(batch: Any, index: int) -> Any:
@@ -804,6 +860,8 @@ def check_visual_variants(
         The variants checked (empty when the check does not apply).
     """
     base = dict(kwargs or {})
+    if is_address(env_id):  # the server chose the kwargs
+        return []
     probe = _make(env_id, base)
     cls = type(probe.unwrapped)
     probe.close()
@@ -857,6 +915,14 @@ def _unexpected(err: BaseException) -> str:
     return f"unexpected {type(err).__name__}: {err}{where}"
 
 
+#: Checks that do not apply to a served environment, and why.
+_NOT_SERVED = {
+    "pickle": "a served environment's state lives on the server",
+    "spec_json": "the server owns the spec (GET /oodgym/spec describes it)",
+    "visual_variants": "the server fixed the environment's kwargs",
+}
+
+
 def _run_one(name: str, env_id: str, kwargs: Mapping[str, Any] | None, processes: bool) -> str:
     """Run one check; return its success message (raises on failure)."""
     if name == "determinism":
@@ -870,6 +936,8 @@ def _run_one(name: str, env_id: str, kwargs: Mapping[str, Any] | None, processes
             f"{played['episodes']} episodes, {played['steps']} steps with expert, random and "
             "hostile answers: observations in space, finite rewards, no shared buffers"
         )
+    if is_address(env_id) and name in _NOT_SERVED:
+        return f"skipped: {_NOT_SERVED[name]}"
     if name == "visual_variants":
         variants = check_visual_variants(env_id, kwargs)
         if not variants:
@@ -890,8 +958,10 @@ def run_checks(
     """Run every check of :data:`CHECKS` on ``env_id``; never raises for a failing check.
 
     Args:
-        env_id: A registered id, or ``"module:id"`` (the module is imported).
-        kwargs: Keyword arguments for ``gym.make``.
+        env_id: A registered id, ``"module:id"`` (the module is imported), or the address
+            of a served environment (``"ws://127.0.0.1:8000"``).
+        kwargs: Keyword arguments for ``gym.make`` (for an address: ``ServedEnv``'s
+            options, e.g. ``token``).
         processes: Also compare rollouts in fresh processes (the slow part of
             the determinism check).
 
@@ -905,7 +975,10 @@ def run_checks(
     except Exception as err:
         return [
             CheckResult(
-                "make", False, f"{env_id}: gym.make failed: {err!r}", time.perf_counter() - start
+                "make",
+                False,
+                f"{env_id}: {'connecting' if is_address(env_id) else 'gym.make'} failed: {err!r}",
+                time.perf_counter() - start,
             )
         ]
     results = []

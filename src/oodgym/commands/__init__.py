@@ -15,5 +15,6 @@ COMMANDS: dict[str, str] = {
     "play": "play",
     "render": "render",
     "check": "check",
+    "serve": "serve",
     "report": "report",
 }
