@@ -52,16 +52,23 @@ removes that folder; a killed process leaves it behind as ``.<name>.partial-*``,
 and the next successful export to the same ``out`` removes it. On POSIX each
 export holds a lock on its own staging folder, so the staging folder of an
 export still running is never removed.)
+
+``backend=RayBackend(...)`` (``--ray`` on the command line, see
+:mod:`oodgym.distributed`) plays shards of consecutive seeds as Ray tasks; each
+returns its records and PNGs, and this process writes them in seed order with
+the same code as a local export: the output is byte-identical.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +85,14 @@ from oodgym.conversation import (
     image_to_png,
     images_as_placeholders,
 )
+from oodgym.distributed import (
+    RayBackend,
+    as_backend,
+    cluster_cpus,
+    import_ray,
+    run_tasks,
+    session,
+)
 from oodgym.integrations.rollout import TRAINING_SEED_START
 from oodgym.policies import accepts_keyword
 
@@ -89,6 +104,9 @@ FORMATS: tuple[str, ...] = ("jsonl", "hf")
 #: Version of the record and manifest layout (2: conversations by protocol, no ``prompt``
 #: string, ``images`` lists).
 SCHEMA_VERSION = 2
+
+#: Most episodes in one Ray task of an export (fewer for short exports, to use every CPU).
+_MAX_SHARD_EPISODES = 64
 
 _HF_HINT = 'format="hf" needs the optional extra: pip install "ood-gym[hf]" (the datasets package)'
 
@@ -131,6 +149,7 @@ def export(
     conversation: str = "paper",
     overwrite: bool = False,
     max_steps: int = 1000,
+    backend: RayBackend | str | None = None,
 ) -> ExportReport:
     """Play ``episodes`` expert episodes and write them as an SFT dataset.
 
@@ -147,6 +166,10 @@ def export(
             one prompt per record) or ``"full"`` (see :mod:`oodgym.conversation`).
         overwrite: Replace ``out`` if it already exists and is not empty.
         max_steps: Safety bound on the steps of one episode.
+        backend: ``None`` (default): play the episodes in this process; a
+            :class:`~oodgym.distributed.RayBackend` (or ``"ray"``): play shards
+            of consecutive seeds as Ray tasks, written here in seed order (the
+            same bytes as a local export).
 
     Returns:
         An :class:`ExportReport`.
@@ -156,7 +179,10 @@ def export(
             environment without
             ``expert_action()``, or an expert answer that the environment rejects.
         FileExistsError: ``out`` exists, is not empty and ``overwrite`` is false.
-        ImportError: ``format="hf"`` without the ``datasets`` package.
+        ImportError: ``format="hf"`` without the ``datasets`` package, or a Ray
+            backend without ``ray``.
+        ConnectionError: Ray could not start or connect.
+        WorkerLostError: (Ray) a shard's worker died more often than retried.
     """
     if format not in FORMATS:
         raise ValueError(f"format must be one of {list(FORMATS)}; got {format!r}")
@@ -165,6 +191,9 @@ def export(
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be an int >= 0; got {seed!r}")
     protocol = check_protocol(conversation)
+    ray_backend = as_backend(backend)
+    if ray_backend is not None:
+        import_ray()  # fail before anything is played
     kwargs = dict(env_kwargs or {})
     try:
         json.dumps(kwargs)
@@ -192,8 +221,16 @@ def export(
         staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=_partial_prefix(target)))
         held = _lock_folder(staging)
         try:
-            episodes_played = _Episodes(env, env_id, protocol, max_steps)
-            counts = _write(episodes_played, range(seed, seed + episodes), staging, hf)
+            seeds = range(seed, seed + episodes)
+            counts = {"records": 0, "images": 0, "solved": 0}
+            with ExitStack() as stack:
+                if ray_backend is None:
+                    played = _played(_Episodes(env, env_id, protocol, max_steps), seeds)
+                else:
+                    stack.enter_context(session(ray_backend))
+                    task = (env_id, kwargs, protocol, max_steps, hf is not None)
+                    played = stack.enter_context(closing(_played_on_ray(task, seeds, ray_backend)))
+                _write(_counted(played, counts), staging, hf, counts)
             manifest = {
                 "schema_version": SCHEMA_VERSION,
                 "library": "ood-gym",
@@ -318,20 +355,67 @@ def _file_of(image: np.ndarray, files: list[tuple[np.ndarray, str, bytes]]) -> t
     raise RuntimeError("an image of the conversation is not an observation of the episode")
 
 
-def _records(episodes: _Episodes, seeds: range, counts: dict[str, int]) -> Iterator[_Record]:
+def _played(episodes: _Episodes, seeds: range) -> Iterator[_Record | bool]:
+    """The items of :meth:`_Episodes.play` for every seed, in order."""
     for seed in seeds:
-        for item in episodes.play(seed):
-            if isinstance(item, bool):
-                counts["solved"] += int(item)
-            else:
-                counts["records"] += 1
-                counts["images"] += int(item.png is not None)
-                yield item
+        yield from episodes.play(seed)
 
 
-def _write(episodes: _Episodes, seeds: range, folder: Path, hf: Any) -> dict[str, int]:
-    counts = {"records": 0, "images": 0, "solved": 0}
-    records = _records(episodes, seeds, counts)
+def _play_shard(
+    env_id: str,
+    env_kwargs: dict[str, Any],
+    conversation: str,
+    max_steps: int,
+    keep_pngs: bool,
+    seeds: range,
+) -> list[_Record | bool]:
+    """A Ray task: the items of a shard of seeds, as a local export plays them."""
+    from oodgym.families import load_families
+
+    load_families()
+    env = gym.make(env_id, **env_kwargs)
+    try:
+        items = list(_played(_Episodes(env, env_id, conversation, max_steps), seeds))
+    finally:
+        env.close()
+    if keep_pngs:
+        return items
+    # Only the hf format reads a record's placeholder images: do not send them twice.
+    return [item if isinstance(item, bool) else _Record(item.data, item.png) for item in items]
+
+
+def _played_on_ray(
+    task: tuple[str, dict[str, Any], str, int, bool], seeds: range, backend: RayBackend
+) -> Generator[_Record | bool, None, None]:
+    """The items of every seed, played in shards on Ray, in seed order (as :func:`_played`)."""
+    cpus = cluster_cpus(import_ray()) / backend.cpus_per_task
+    # About four shards per task slot (a slow shard does not leave the others idle).
+    size = max(1, min(_MAX_SHARD_EPISODES, math.ceil(len(seeds) / (4 * cpus))))
+    shards = [seeds[i : i + size] for i in range(0, len(seeds), size)]
+    calls = [(*task, shard) for shard in shards]
+
+    def describe(index: int) -> str:
+        shard = shards[index]
+        return f"{task[0]} seeds {shard.start}..{shard.stop - 1}"
+
+    tasks = run_tasks(_play_shard, calls, backend=backend, describe=describe, ordered=True)
+    with closing(tasks):  # cancels the shards in flight if the writer stops
+        for _, items in tasks:
+            yield from items
+
+
+def _counted(items: Iterable[_Record | bool], counts: dict[str, int]) -> Iterator[_Record]:
+    """The records of ``items``, counting records, images and solved episodes in ``counts``."""
+    for item in items:
+        if isinstance(item, bool):
+            counts["solved"] += int(item)
+        else:
+            counts["records"] += 1
+            counts["images"] += int(item.png is not None)
+            yield item
+
+
+def _write(records: Iterable[_Record], folder: Path, hf: Any, counts: dict[str, int]) -> None:
     if hf is None:
         images = folder / "images"
         images.mkdir()
@@ -348,7 +432,6 @@ def _write(episodes: _Episodes, seeds: range, folder: Path, hf: Any) -> dict[str
             images.rmdir()
     else:
         _write_hf(hf, list(records), folder)
-    return counts
 
 
 def _write_hf(datasets: Any, records: list[_Record], folder: Path) -> None:

@@ -500,7 +500,9 @@ class OpenAIPolicy:
             ``max_tokens``, ``temperature`` or ``top_p`` out of range (the
             message names it).
 
-    Thread-safe: one instance serves concurrent episodes.
+    Thread-safe: one instance serves concurrent episodes. It pickles as its
+    configuration (API key included): an unpickled copy, e.g. on a Ray worker,
+    opens its own connections to the same server.
     """
 
     def __init__(
@@ -536,6 +538,20 @@ class OpenAIPolicy:
         self.seed = seed
         self.extra_body = dict(extra_body or {})
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        # What a pickled copy is rebuilt from (a Ray worker, another process).
+        self._config: dict[str, Any] = {
+            "base_url": base_url,
+            "model": model,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            "timeout": self.timeout,
+            "max_retries": self.max_retries,
+            "retry_backoff": self.retry_backoff,
+            "seed": seed,
+            "api_key": key,
+            "extra_body": dict(self.extra_body),
+        }
         # Retries are ours (bounded, logged in the exception); the client never retries.
         self._client = openai.OpenAI(
             base_url=base_url, api_key=key, timeout=self.timeout, max_retries=0
@@ -545,6 +561,10 @@ class OpenAIPolicy:
         self._closed = threading.Event()  # wakes up backoff sleeps; no retry after close()
         # Waits before a retry; returns True if the wait was cut short by close().
         self._sleep: Callable[[float], bool] = self._closed.wait
+
+    def __reduce__(self) -> tuple[Callable[..., OpenAIPolicy], tuple[dict[str, Any]]]:
+        """Pickle the configuration, not the client (its locks and connections)."""
+        return _rebuild_openai_policy, (dict(self._config),)
 
     def _retryable(self, exc: BaseException) -> bool:
         openai = self._openai
@@ -632,6 +652,11 @@ class OpenAIPolicy:
         """Close the HTTP connections (requests in flight fail without retries)."""
         self._closed.set()
         self._client.close()
+
+
+def _rebuild_openai_policy(config: dict[str, Any]) -> OpenAIPolicy:
+    """An :class:`OpenAIPolicy` from its pickled configuration."""
+    return OpenAIPolicy(**config)
 
 
 # --------------------------------------------------------------------------- resolver

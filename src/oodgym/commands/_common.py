@@ -1,4 +1,4 @@
-"""Helpers shared by the subcommands: the ``--env KEY=VALUE`` option and usage errors.
+"""Helpers shared by the subcommands: ``--env KEY=VALUE``, ``--ray [ADDRESS]``, usage errors.
 
 ``--env`` values are parsed as JSON when they can be (``max_attempts=3``,
 ``visuals='["rotate"]'``), else kept as strings (``rule=face-10``).
@@ -14,14 +14,18 @@ from typing import Any
 
 import gymnasium as gym
 
+from oodgym.distributed import RayBackend
+
 __all__ = [
     "USAGE_ERRORS",
     "EnvOptionError",
     "add_env_option",
+    "add_ray_option",
     "env_kwargs",
     "error",
     "parse_env_options",
     "parse_env_pair",
+    "ray_backend",
 ]
 
 
@@ -64,6 +68,29 @@ def add_env_option(parser: argparse.ArgumentParser) -> None:
         help="keyword argument of gym.make; VALUE is JSON if it parses, else a string "
         "(e.g. --env max_attempts=3 'visuals=[\"rotate\"]')",
     )
+
+
+def add_ray_option(parser: argparse.ArgumentParser, *, tasks: str) -> None:
+    """Add ``--ray [ADDRESS]``: run the ``tasks`` on a Ray cluster (see :func:`ray_backend`)."""
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help=f"play the {tasks} on a Ray cluster (needs ood-gym[ray]): auto (a running cluster), "
+        "HOST:PORT, ray://HOST:10001, local (a new local Ray); without ADDRESS, RAY_ADDRESS if "
+        "set, else a cluster 'ray start' started here, else a new local Ray",
+    )
+
+
+def ray_backend(address: str | None, **options: Any) -> RayBackend | None:
+    """The backend of a parsed ``--ray`` value (``None`` without ``--ray``).
+
+    ``options`` are more :class:`~oodgym.distributed.RayBackend` fields.
+    """
+    if address is None:
+        return None
+    return RayBackend(address=address or None, **options)
 
 
 def env_kwargs(pairs: Sequence[tuple[str, Any]] | None) -> dict[str, Any]:

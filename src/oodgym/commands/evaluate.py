@@ -8,6 +8,7 @@ Examples::
         --conversation paper --timeout 60 --max-retries 3
     oodgym eval cardenvs/GeneralPoints-Image-v0 --policy my_pkg.agents:answer \
         --env image_size=336 --env visuals='["rotate"]' --episodes 50 --out runs/img
+    oodgym eval 'cardenvs/GeneralPoints-*' --policy oracle --out runs/oracle --ray auto
 
 Rerunning the same command into the same ``--out`` resumes: completed seeds are
 skipped, and episodes that did not run (the server gave no usable answer after
@@ -25,7 +26,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from oodgym.commands._common import parse_env_options
+from oodgym.commands._common import add_ray_option, parse_env_options, ray_backend
 
 __all__ = ["add_arguments", "parse_env_options", "run"]
 
@@ -70,6 +71,17 @@ def _temperature(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def _cpus(text: str) -> float:
+    """An argparse ``type`` accepting a finite number of CPUs > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of CPUs > 0, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of CPUs > 0, got {text!r}")
     return value
 
 
@@ -169,6 +181,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-steps", type=_positive, default=500, help="safety cap on steps per episode"
     )
+    add_ray_option(parser, tasks="episodes")
+    parser.add_argument(
+        "--ray-cpus-per-episode",
+        type=_cpus,
+        metavar="CPUS",
+        help="with --ray: CPUs each episode asks Ray for (default 1; 0.25 plays four episodes "
+        "per CPU, for policies that mostly wait for a model server)",
+    )
     parser.add_argument(
         "--plot", action="store_true", help="also write OUT/summary.png (needs ood-gym[plot])"
     )
@@ -202,6 +222,14 @@ def run(args: argparse.Namespace) -> int:
         "max_retries": args.max_retries,
     }
     options = {key: value for key, value in given.items() if value is not None}
+    if args.ray is None and args.ray_cpus_per_episode is not None:
+        return _error("--ray-cpus-per-episode needs --ray")
+    if args.ray is not None and args.concurrency != 1:
+        return _error(
+            "--concurrency is for a local run; with --ray every episode is a Ray task "
+            "(use --ray-cpus-per-episode 0.25 to play four episodes per CPU)"
+        )
+    extra = {"cpus_per_task": args.ray_cpus_per_episode} if args.ray_cpus_per_episode else {}
     try:
         summary = evaluate(
             args.env_ids,
@@ -217,6 +245,7 @@ def run(args: argparse.Namespace) -> int:
             model=args.model,
             max_steps=args.max_steps,
             policy_options=options,
+            backend=ray_backend(args.ray, **extra),
         )
     except KeyboardInterrupt:
         print(
@@ -225,7 +254,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
-    except (ValueError, ImportError, OutputInUseError) as exc:
+    except (ValueError, ImportError, ConnectionError, OutputInUseError) as exc:
         return _error(str(exc))
     except IncompleteEvaluationError as exc:
         print(f"oodgym eval: {exc}", file=sys.stderr)

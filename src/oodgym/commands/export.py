@@ -1,8 +1,9 @@
 """``oodgym export``: write an SFT dataset from an environment's expert.
 
 ``oodgym export ENV_ID --episodes N --out DIR [--format jsonl|hf] [--seed S]
-[--conversation paper|full] [--env KEY=VALUE ...] [--overwrite]``; see
-:mod:`oodgym.export` for the layout. ``--seed`` defaults to 1,000,000, so the
+[--conversation paper|full] [--env KEY=VALUE ...] [--overwrite] [--ray [ADDRESS]]``;
+see :mod:`oodgym.export` for the layout (``--ray``: shards of seeds played on a
+Ray cluster, the same bytes). ``--seed`` defaults to 1,000,000, so the
 data never comes from the evaluation seeds ``0 .. N-1``; a range that overlaps
 them is exported with a note on stderr.
 """
@@ -12,7 +13,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from oodgym.commands._common import USAGE_ERRORS, add_env_option, env_kwargs, error
+from oodgym.commands._common import (
+    USAGE_ERRORS,
+    add_env_option,
+    add_ray_option,
+    env_kwargs,
+    error,
+    ray_backend,
+)
 
 __all__ = ["add_arguments", "run"]
 
@@ -45,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing DIR")
     add_env_option(parser)
+    add_ray_option(parser, tasks="episodes (in shards of seeds; the output is the same)")
 
 
 def _evaluation_overlap(env_id: str, first: int, count: int) -> str | None:
@@ -64,6 +73,7 @@ def _evaluation_overlap(env_id: str, first: int, count: int) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the export."""
+    from oodgym.distributed import WorkerLostError
     from oodgym.export import export
 
     try:
@@ -76,7 +86,11 @@ def run(args: argparse.Namespace) -> int:
             env_kwargs=env_kwargs(args.env),
             conversation=args.conversation,
             overwrite=args.overwrite,
+            backend=ray_backend(args.ray),
         )
+    except WorkerLostError as err:
+        print(f"oodgym export: {err}; nothing was written", file=sys.stderr)
+        return 1
     except USAGE_ERRORS as err:
         return error("export", err)
     note = _evaluation_overlap(args.env_id, args.seed, report.episodes)

@@ -22,7 +22,9 @@ episode finishes, so a run stopped at any point (Ctrl-C, ``kill -9``) resumes
 by rerunning the same call: seeds with a completed record are skipped, a torn
 last line is cut off before anything is appended, and the summary is computed
 from the latest completed record of each requested seed, sorted by seed (so it
-does not depend on ``concurrency``).
+does not depend on ``concurrency``). With ``backend=RayBackend(...)``
+(:mod:`oodgym.distributed`) the episodes are Ray tasks across a cluster and
+this process still writes every record: the same records, summary and resume.
 
 An episode whose policy raised :class:`~oodgym.policies.ServerError` (the
 server gave no usable answer, retries spent) is recorded with ``"status":

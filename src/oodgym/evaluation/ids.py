@@ -10,7 +10,7 @@ import gymnasium as gym
 
 from oodgym.families import load_families, presets
 
-__all__ = ["DEFAULT_EPISODES", "default_episodes", "resolve_ids"]
+__all__ = ["DEFAULT_EPISODES", "default_episodes", "id_modules", "resolve_ids"]
 
 #: Episodes per id when neither the caller nor the id's preset gives a count.
 DEFAULT_EPISODES = 100
@@ -61,6 +61,17 @@ def resolve_ids(env_ids: str | Sequence[str]) -> list[tuple[str, str, str]]:
             family = preset.family if preset else env_id.split("/")[0]
             out.setdefault(env_id, (env_id, split, family))
     return list(out.values())
+
+
+def id_modules(env_ids: str | Sequence[str]) -> list[str]:
+    """The modules named by ``"module:id"`` items of ``env_ids``, in order, without repeats.
+
+    :func:`resolve_ids` imports them; a Ray worker imports them too before it
+    makes such an id.
+    """
+    requested = [env_ids] if isinstance(env_ids, str) else list(env_ids)
+    modules = [item.strip().partition(":")[0] for item in requested if ":" in item]
+    return list(dict.fromkeys(modules))
 
 
 def default_episodes(env_id: str) -> int:

@@ -1,4 +1,4 @@
-"""Running an evaluation: episodes played (threads), records appended, the summary written."""
+"""Running an evaluation: episodes played (threads or Ray), records appended, summary written."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import json
 import os
 import queue
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import ExitStack
+import uuid
+from collections.abc import Callable, Generator, Mapping, Sequence
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,17 @@ import gymnasium as gym
 from oodgym._version import __version__
 from oodgym.atomic import append_line, write_text_atomic
 from oodgym.conversation import Conversation, check_protocol, without_images
+from oodgym.distributed import (
+    RayBackend,
+    WorkerLostError,
+    as_backend,
+    check_picklable,
+    import_ray,
+    run_tasks,
+    session,
+)
 from oodgym.evaluation.errors import EvaluationError, IncompleteEvaluationError
-from oodgym.evaluation.ids import default_episodes, resolve_ids
+from oodgym.evaluation.ids import default_episodes, id_modules, resolve_ids
 from oodgym.evaluation.metrics import MISREAD, EpisodeCounts
 from oodgym.evaluation.progress import Progress
 from oodgym.evaluation.records import (
@@ -89,6 +99,7 @@ def evaluate(
     model: str | None = None,
     max_steps: int = 500,
     policy_options: Mapping[str, Any] | None = None,
+    backend: RayBackend | str | None = None,
 ) -> Summary:
     """Evaluate ``policy`` on seeded episodes of every id; resumable.
 
@@ -119,6 +130,15 @@ def evaluate(
             unsuccessfully, ``max_steps_reached`` in its record).
         policy_options: More options of a spec policy (e.g. ``{"temperature":
             0.7, "top_p": 0.9, "max_tokens": 512}``).
+        backend: Where episodes are played: ``None`` (default) in this process,
+            on ``concurrency`` threads; a :class:`~oodgym.distributed.RayBackend`
+            (or ``"ray"``, its defaults) one Ray task per episode across a Ray
+            cluster (``concurrency`` must then be 1; ``cpus_per_task`` sets how
+            many episodes share a CPU). The records, summary and resume are the
+            same either way: this process appends each record as its episode
+            returns and holds the ``out`` lock. The policy is sent to the
+            workers pickled (a spec's policy too; ``"openai"`` as its
+            configuration, API key included).
 
     A policy whose signature accepts ``seed`` (the ``"openai"`` policy does)
     is called with the seed of each request,
@@ -133,7 +153,12 @@ def evaluate(
         ValueError: Bad arguments: unknown ids, bad policy spec or options, an
             unknown ``conversation``, environment arguments ``gym.make``
             refuses, an output folder holding another policy's, other
-            arguments' or another protocol's episodes.
+            arguments' or another protocol's episodes, a bad ``backend``,
+            ``concurrency`` above 1 with Ray, a policy that does not pickle
+            (Ray).
+        ImportError: A Ray backend without the ``ray`` package, or ``"openai"``
+            without ``openai``.
+        ConnectionError: Ray could not start or connect (nothing was played).
         OutputInUseError: Another evaluation is writing to ``out`` (raised at
             once, before anything is played).
         IncompleteEvaluationError: Some episodes did not run because the
@@ -141,7 +166,8 @@ def evaluate(
             raised after all the others ran and the summary was written.
             Rerun the same call to run them.
         EvaluationError: The policy or an environment failed during an episode
-            (episodes finished before are kept).
+            (episodes finished before are kept); with Ray also an episode whose
+            worker died more often than ``max_retries``.
         KeyboardInterrupt: Interrupted; rerun the same call to resume.
     """
     if episodes is not None:
@@ -150,6 +176,12 @@ def evaluate(
     _check_count("max_steps", max_steps, 1)
     _check_count("seed", seed, 0)
     protocol = check_protocol(conversation)
+    ray_backend = as_backend(backend)
+    if ray_backend is not None and concurrency != 1:
+        raise ValueError(
+            "concurrency applies to the threads of a local run; with Ray every episode is a "
+            "task: set RayBackend(cpus_per_task=...) to play several episodes per CPU"
+        )
     kwargs = dict(env_kwargs or {})
     try:
         canonical = json.loads(json.dumps(kwargs))
@@ -174,6 +206,13 @@ def evaluate(
     else:
         raise ValueError(f"policy must be a spec string or a callable, got {policy!r}")
     close = getattr(resolved, "close", None) if owned else None
+    if ray_backend is not None:
+        try:
+            check_picklable(resolved, f"the policy {policy_name(resolved)!r}")
+        except BaseException:
+            if callable(close):
+                close()
+            raise
     root = Path(out)
     settings: dict[str, Any] = {
         "env_ids": [t[0] for t in targets],
@@ -196,6 +235,8 @@ def evaluate(
             _check_envs(targets, kwargs)
             root.mkdir(parents=True, exist_ok=True)
             held.enter_context(lock_output(root))
+            if ray_backend is not None:
+                held.enter_context(session(ray_backend))
         except BaseException:
             if callable(close):
                 close()  # nothing was played: no request in flight
@@ -210,6 +251,7 @@ def evaluate(
             max_steps=max_steps,
             concurrency=concurrency,
             progress=progress,
+            on_ray=None if ray_backend is None else (ray_backend, id_modules(env_ids)),
         )
         # Closed after a complete run only: after an error or Ctrl-C, abandoned episodes
         # may still have a request in flight on another thread.
@@ -282,6 +324,7 @@ def _run(
     max_steps: int,
     concurrency: int,
     progress: bool,
+    on_ray: tuple[RayBackend, list[str]] | None = None,
 ) -> None:
     name = policy_name(policy)
     jobs: list[_Job] = []
@@ -297,8 +340,7 @@ def _run(
     lock = threading.Lock()
     player = _Player(policy, name, env_kwargs, conversation, max_steps, stop)
 
-    def run(job: _Job) -> bool | None:
-        record = player.play(job)
+    def write(job: _Job, record: Mapping[str, Any]) -> bool | None:
         line = record_line(record)
         with lock:
             if stop.is_set():  # the run is over (and its output lock released): no writes
@@ -306,7 +348,19 @@ def _run(
             append_line(job.path, line)
         return bool(record["success"]) if is_completed(record) else None
 
+    def run(job: _Job) -> bool | None:
+        return write(job, player.play(job))
+
     try:
+        if on_ray is not None:
+            backend, modules = on_ray
+            context = _RemoteContext(
+                uuid.uuid4().hex, policy, name, dict(env_kwargs), conversation, max_steps, modules
+            )
+            with closing(_play_on_ray(jobs, context, backend)) as played:
+                for job, record in played:
+                    bar.update(write(job, record))
+            return
         if concurrency == 1:
             for job in jobs:
                 bar.update(run(job))
@@ -368,6 +422,82 @@ def _run_threads(
         raise
     for thread in threads:
         thread.join()
+
+
+@dataclass(frozen=True)
+class _RemoteContext:
+    """What a Ray worker needs to play the episodes of a run (sent once per worker)."""
+
+    token: str
+    policy: Policy
+    name: str
+    env_kwargs: dict[str, Any]
+    conversation: str
+    max_steps: int
+    #: Modules of ``"module:id"`` ids, imported on the worker (they register the ids).
+    modules: list[str]
+
+    def player(self) -> _Player:
+        import importlib
+
+        from oodgym.families import load_families
+
+        load_families()
+        for module in self.modules:
+            importlib.import_module(module)
+        return _Player(
+            self.policy,
+            self.name,
+            self.env_kwargs,
+            self.conversation,
+            self.max_steps,
+            threading.Event(),  # never set: a run stops its tasks with ray.cancel
+        )
+
+
+#: The player of the run whose episodes this Ray worker process plays, by run token.
+_WORKER_PLAYER: dict[str, _Player] = {}
+
+
+def _play_remote(token: str, holder: list[Any], job: _Job) -> dict[str, Any]:
+    """A Ray task: play one episode, return its record (the driver writes it).
+
+    ``holder`` wraps the reference to the run's :class:`_RemoteContext`, so that
+    Ray does not unpickle it (and its policy, with its HTTP connections) for
+    every episode: a worker fetches it once per run.
+    """
+    player = _WORKER_PLAYER.get(token)
+    if player is None:
+        context: _RemoteContext = import_ray().get(holder[0])
+        for old in _WORKER_PLAYER.values():  # an earlier run's; Ray runs one task at a time
+            close = getattr(old.policy, "close", None)
+            if callable(close):
+                close()
+        _WORKER_PLAYER.clear()
+        player = _WORKER_PLAYER[token] = context.player()
+    return player.play(job)
+
+
+def _play_on_ray(
+    jobs: Sequence[_Job], context: _RemoteContext, backend: RayBackend
+) -> Generator[tuple[_Job, dict[str, Any]], None, None]:
+    """Play ``jobs`` as Ray tasks; yield each job with its record as it finishes."""
+    reference = import_ray().put(context)
+    calls = [(context.token, [reference], job) for job in jobs]
+
+    def describe(index: int) -> str:
+        return f"{jobs[index].env_id} seed {jobs[index].seed}"
+
+    tasks = run_tasks(_play_remote, calls, backend=backend, describe=describe)
+    try:
+        with closing(tasks):  # cancels the episodes in flight if the driver stops
+            for index, record in tasks:
+                yield jobs[index], record
+    except WorkerLostError as exc:
+        raise EvaluationError(
+            f"{exc} (after {backend.max_retries} retries; finished episodes are kept, "
+            "run the same command again to resume)"
+        ) from exc
 
 
 def _tracks_recognition(env: gym.Env[Any, Any], observation: Any) -> bool:
