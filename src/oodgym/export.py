@@ -96,8 +96,10 @@ from oodgym.distributed import (
 from oodgym.integrations.rollout import TRAINING_SEED_START
 from oodgym.policies import accepts_keyword
 
-__all__ = ["FORMATS", "ExportReport", "export"]
+__all__ = ["FORMATS", "LAYOUTS", "ExportReport", "export"]
 
+#: Record layouts accepted by :func:`export`.
+LAYOUTS: tuple[str, ...] = ("messages", "prompt-completion")
 #: Output formats accepted by :func:`export`.
 FORMATS: tuple[str, ...] = ("jsonl", "hf")
 
@@ -150,6 +152,7 @@ def export(
     overwrite: bool = False,
     max_steps: int = 1000,
     backend: RayBackend | str | None = None,
+    layout: str = "messages",
 ) -> ExportReport:
     """Play ``episodes`` expert episodes and write them as an SFT dataset.
 
@@ -166,6 +169,10 @@ def export(
             one prompt per record) or ``"full"`` (see :mod:`oodgym.conversation`).
         overwrite: Replace ``out`` if it already exists and is not empty.
         max_steps: Safety bound on the steps of one episode.
+        layout: ``"messages"`` (default: one conversational ``messages`` column, the
+            expert's answer last) or ``"prompt-completion"`` (TRL's conversational
+            prompt-completion form: ``prompt`` = the messages before the answer,
+            ``completion`` = ``[the answer]``, so the loss covers the answer only).
         backend: ``None`` (default): play the episodes in this process; a
             :class:`~oodgym.distributed.RayBackend` (or ``"ray"``): play shards
             of consecutive seeds as Ray tasks, written here in seed order (the
@@ -186,6 +193,8 @@ def export(
     """
     if format not in FORMATS:
         raise ValueError(f"format must be one of {list(FORMATS)}; got {format!r}")
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {list(LAYOUTS)}; got {layout!r}")
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise ValueError(f"episodes must be an int >= 1; got {episodes!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -230,7 +239,7 @@ def export(
                     stack.enter_context(session(ray_backend))
                     task = (env_id, kwargs, protocol, max_steps, hf is not None)
                     played = stack.enter_context(closing(_played_on_ray(task, seeds, ray_backend)))
-                _write(_counted(played, counts), staging, hf, counts)
+                _write(_laid_out(_counted(played, counts), layout), staging, hf, counts)
             manifest = {
                 "schema_version": SCHEMA_VERSION,
                 "library": "ood-gym",
@@ -239,6 +248,7 @@ def export(
                 "env_kwargs": kwargs,
                 "format": format,
                 "conversation": protocol,
+                "layout": layout,
                 "seed_start": seed,
                 "seed_stop": seed + episodes,
                 "episodes": episodes,
@@ -355,6 +365,22 @@ def _file_of(image: np.ndarray, files: list[tuple[np.ndarray, str, bytes]]) -> t
     raise RuntimeError("an image of the conversation is not an observation of the episode")
 
 
+def _laid_out(records: Iterable[_Record], layout: str) -> Iterator[_Record]:
+    """Records in ``layout``: ``messages`` as played, or split into prompt and completion."""
+    for record in records:
+        if layout == "prompt-completion":
+            data = dict(record.data)
+            messages = data.pop("messages")
+            data = {
+                **{k: v for k, v in data.items() if k != "answer"},
+                "prompt": messages[:-1],
+                "completion": messages[-1:],
+                "answer": record.data["answer"],
+            }
+            record = _Record(data, record.png, record.pngs)
+        yield record
+
+
 def _played(episodes: _Episodes, seeds: range) -> Iterator[_Record | bool]:
     """The items of :meth:`_Episodes.play` for every seed, in order."""
     for seed in seeds:
@@ -438,7 +464,8 @@ def _write_hf(datasets: Any, records: list[_Record], folder: Path) -> None:
     """A ``datasets`` folder: the record fields, images as a list of ``datasets.Image``."""
     text = datasets.Value("string")
     integer = datasets.Value("int64")
-    names = ("id", "env_id", "seed", "step", "conversation", "messages", "answer")
+    chat = ("prompt", "completion") if records and "prompt" in records[0].data else ("messages",)
+    names = ("id", "env_id", "seed", "step", "conversation", *chat, "answer")
     columns: dict[str, list[Any]] = {name: [r.data[name] for r in records] for name in names}
     with_images = any("images" in r.data for r in records)
     content: Any = [{"type": text, "text": text}] if with_images else text
@@ -448,7 +475,7 @@ def _write_hf(datasets: Any, records: list[_Record], folder: Path) -> None:
         "seed": integer,
         "step": integer,
         "conversation": text,
-        "messages": [{"role": text, "content": content}],
+        **{name: [{"role": text, "content": content}] for name in chat},
         "answer": text,
     }
     if with_images:

@@ -358,3 +358,31 @@ def test_default_seeds_are_not_evaluation_seeds(
     assert main(["export", TEXT_ID, "--episodes", "3", "--out", str(out), "--seed", "232"]) == 0
     err = capsys.readouterr().err
     assert "seeds 232..233 are evaluation seeds" in err and "0..233" in err
+
+
+def test_prompt_completion_layout(tmp_path: Path) -> None:
+    """TRL's conversational prompt/completion form: the same messages, split before the answer."""
+    plain = read_records(export(NAV_ID, episodes=2, out=tmp_path / "m", seed=4).path)
+    split = export(NAV_ID, episodes=2, out=tmp_path / "pc", seed=4, layout="prompt-completion")
+    records = read_records(split.path)
+    assert len(records) == len(plain)
+    for one, two in zip(plain, records, strict=True):
+        assert "messages" not in two
+        assert two["prompt"] + two["completion"] == one["messages"]
+        assert two["completion"] == [{"role": "assistant", "content": one["answer"]}]
+    manifest = json.loads((split.path / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["layout"] == "prompt-completion"
+    with pytest.raises(ValueError, match="layout must be one of"):
+        export(NAV_ID, episodes=1, out=tmp_path / "x", layout="chat")
+    datasets = pytest.importorskip("datasets")
+    image = export(
+        IMAGE_ID,
+        episodes=1,
+        out=tmp_path / "hf",
+        format="hf",
+        env_kwargs=SMALL,
+        layout="prompt-completion",
+    )
+    row = datasets.load_from_disk(str(image.path))[0]
+    assert row["completion"][0]["content"] == [{"type": "text", "text": row["answer"]}]
+    assert len(row["images"]) == 1 and row["prompt"][0]["role"] == "user"

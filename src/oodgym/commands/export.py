@@ -1,7 +1,8 @@
 """``oodgym export``: write an SFT dataset from an environment's expert.
 
 ``oodgym export ENV_ID --episodes N --out DIR [--format jsonl|hf] [--seed S]
-[--conversation paper|full] [--env KEY=VALUE ...] [--overwrite] [--ray [ADDRESS]]``;
+[--conversation paper|full] [--layout messages|prompt-completion] [--env KEY=VALUE ...]
+[--overwrite] [--ray [ADDRESS]]``;
 see :mod:`oodgym.export` for the layout (``--ray``: shards of seeds played on a
 Ray cluster, the same bytes). ``--seed`` defaults to 1,000,000, so the
 data never comes from the evaluation seeds ``0 .. N-1``; a range that overlaps
@@ -51,6 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="protocol of the records' messages: paper (one prompt and its answer per record; "
         "default) or full (a navigation record holds the episode so far)",
     )
+    parser.add_argument(
+        "--layout",
+        choices=("messages", "prompt-completion"),
+        default="messages",
+        help="messages (one conversational column; default) or prompt-completion (TRL's "
+        "conversational prompt/completion columns: the loss covers the answer only)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing DIR")
     add_env_option(parser)
     add_ray_option(parser, tasks="episodes (in shards of seeds; the output is the same)")
@@ -85,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
             format=args.format,
             env_kwargs=env_kwargs(args.env),
             conversation=args.conversation,
+            layout=args.layout,
             overwrite=args.overwrite,
             backend=ray_backend(args.ray),
         )
