@@ -10,13 +10,13 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from cardenvs.cards import RANKS, SUIT_SETS, Card, parse_cards
+from cardenvs.cards import RANKS, SUIT_SETS, Card, deck, parse_cards
 from cardenvs.prompts import PromptRenderer, feedback_text, paper_feedback, resolve_prompt
 from cardenvs.render.table import check_image_size
 from cardenvs.rules import Rule, resolve_rule
 from cardenvs.solver import DEALS, HandSampler, all_solutions, hand_sampler
 from cardenvs.verifier import FEEDBACK_LEVELS, Verdict, Verifier, resolve_rewards
-from cardenvs.visuals import render_observation, resolve_visuals
+from cardenvs.visuals import prepare_observations, render_observation, resolve_visuals
 from oodgym.responses import MAX_RESPONSE_CHARS
 from oodgym.templates import PromptTemplate
 from oodgym.textspace import action_space, observation_space, prompt_image_space
@@ -182,6 +182,14 @@ class GeneralPointsEnv(gym.Env[Any, str]):
         self.render_mode = render_mode
         self.image_size = check_image_size(image_size)
         self.visuals = resolve_visuals(visuals)
+        if observation == "image" or render_mode == "rgb_array":
+            # Card sprites and the table are drawn now, not during the first resets.
+            prepare_observations(
+                [card.code for card in deck(suits)],
+                size=self.image_size,
+                hand_size=self.rule.hand_size,
+                variants=self.visuals,
+            )
         self._verifier = Verifier(self.rule, self.rewards, feedback)
         self._render_prompt = PromptRenderer(resolve_prompt(prompt, observation), self.rule)
         self._value_of = {rank: self.rule.value_of(rank) for rank in RANKS}

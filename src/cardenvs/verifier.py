@@ -270,6 +270,15 @@ class Verifier:
         self.rewards = resolve_rewards(rewards)
         self.feedback = feedback
         self._paper = feedback == "paper"
+        # Load sympy (it confirms every success; importing it takes ~0.2 s) and run a
+        # success's first-call paths (pattern compilation, sympy's number arithmetic) now,
+        # not at the first correct answer of the process.
+        target = rule.target
+        for one in range(1, 9):  # a few rounds: the interpreter specialises hot paths
+            answer = f'{{"cards": ["A"], "number": [{target}, {one}], "formula": '
+            answer += f'"({target}+{one}-{one})*{one}/{one}={target}"}}'
+            self.judge(answer, [target, one, one, one, one], ranks=["A"])
+        self._sympy_confirms(parse("(1+2)*8/3-1").root)
 
     def _verdict(self, category: str, message: str, **extra: Any) -> Verdict:
         return Verdict(category, self.rewards[category], message, **extra)

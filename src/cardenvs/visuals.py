@@ -40,7 +40,12 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFilter
 
-from cardenvs.render.sprites import CARD_ASPECT, INDEX_BOX
+from cardenvs.render.sprites import (
+    CARD_ASPECT,
+    INDEX_BOX,
+    MAX_SPRITE_WIDTH,
+    MIN_SPRITE_WIDTH,
+)
 from cardenvs.render.styles import CARD_STYLES, get_card_style
 from cardenvs.render.table import (
     TEXTURES,
@@ -48,6 +53,7 @@ from cardenvs.render.table import (
     TableScene,
     check_image_size,
     default_scene,
+    prepared_sprite,
     render_table,
 )
 from oodgym.registry import Registry
@@ -64,6 +70,7 @@ __all__ = [
     "RotateVariant",
     "ScaleShiftVariant",
     "VisualVariant",
+    "prepare_observations",
     "register_visual",
     "render_observation",
     "resolve_visuals",
@@ -220,6 +227,51 @@ def render_observation(
                 f"{getattr(image, 'shape', '')}"
             )
     return np.ascontiguousarray(image)
+
+
+def prepare_observations(
+    codes: Sequence[str],
+    *,
+    size: int,
+    hand_size: int,
+    style: str = "classic",
+    variants: Sequence[str | Mapping[str, Any] | VisualVariant] = (),
+) -> None:
+    """Draw now what observations of these cards will need, so the first reset does not wait.
+
+    Renders every card of ``codes`` at the size and in the style(s) the table of
+    ``hand_size`` cards uses after the variants' scene changes (as sampled once),
+    and one whole observation (background, texture, image codecs). Everything
+    lands in the renderers' caches (:mod:`oodgym.caching`), shared by every
+    environment of the process. Nothing observable changes: observations are the
+    same with or without this call.
+
+    Args:
+        codes: The cards that can be dealt, e.g. the 26 black cards.
+        size: Image size in pixels, in [224, 1200].
+        hand_size: Cards per observation, 1 to 6.
+        style: Card style before variants.
+        variants: The visual variants of the observations.
+    """
+    check_image_size(size)
+    codes = list(codes)
+    if not codes:
+        return
+    resolved = resolve_visuals(variants)
+    hand = [codes[i % len(codes)] for i in range(hand_size)]
+    rng = np.random.default_rng(0)
+    scene = default_scene(hand, size, style)
+    for variant in resolved:
+        scene = variant.scene(scene, rng)
+    card_style = get_card_style(scene.style)
+    widths = {
+        min(max(round(card.width * size), MIN_SPRITE_WIDTH), MAX_SPRITE_WIDTH)
+        for card in scene.cards
+    }
+    for width in sorted(widths):
+        for code in codes:
+            prepared_sprite(code, card_style, width)
+    render_observation(hand, size=size, style=style, variants=resolved, rng=rng)
 
 
 # --------------------------------------------------------------------------- validation

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
@@ -34,12 +33,14 @@ from oodgym.validation import check_int
 __all__ = ["DEFAULT_REWARDS", "MAX_OBSERVATION_CHARS", "NavigationEnv", "intersection_claim"]
 
 
-@functools.lru_cache(maxsize=32)
 def _renderer(city: City, theme: Any) -> Any:
-    """The street-view renderer of a (city, theme) pair, built once per process."""
-    from navenvs.render.streetview import StreetViewRenderer
+    """The street-view renderer of a (city, theme) pair, built once.
 
-    return StreetViewRenderer(city, theme)
+    Renderers are kept in a cache bounded in bytes (``navenvs.render.streetview.RENDERERS``).
+    """
+    from navenvs.render.streetview import street_renderer
+
+    return street_renderer(city, theme)
 
 
 #: Longest prompt (instruction + full history + feedback).

@@ -24,8 +24,16 @@ from cardenvs.render import (
     register_card_style,
     render_table,
 )
-from cardenvs.render.table import _background
+from cardenvs.render.sprites import SPRITES
+from cardenvs.render.table import (
+    BACKGROUNDS,
+    TABLE_SPRITES,
+    _background,
+    _composite,
+    _Prepared,
+)
 from oodgym.assets import available_fonts, font_path, load_font
+from oodgym.caching import clear_caches
 
 ALL_CODES = [rank + suit for suit in SUITS for rank in RANKS]
 HANDS = (["AS", "10C", "QS", "7C"], ["KH", "2D", "JH", "9D"])
@@ -304,3 +312,64 @@ def test_occlusion_is_drawn_on_the_card() -> None:
     assert grey == pytest.approx(0.16 * card_px, rel=0.2)
     # The cached sprite is untouched.
     assert not (card_sprite("7H", "classic", 63)[..., :3] == 128).all(axis=2).any()
+
+
+# --------------------------------------------------------------------------- caches
+def _blend(out: np.ndarray, rgba: np.ndarray, top: int, left: int) -> np.ndarray:
+    """The compositing formula over every pixel, written plainly."""
+    out = out.copy()
+    for y, x in np.ndindex(*rgba.shape[:2]):
+        oy, ox = top + y, left + x
+        if 0 <= oy < out.shape[0] and 0 <= ox < out.shape[1]:
+            a = int(rgba[y, x, 3])
+            rgb = rgba[y, x, :3].astype(int)
+            out[oy, ox] = (out[oy, ox].astype(int) * (255 - a) + rgb * a + 127) // 255
+    return out
+
+
+def test_composite_is_the_blend_formula_everywhere() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(12):
+        h, w = (int(v) for v in rng.integers(3, 30, 2))
+        rgba = rng.integers(0, 256, (h, w, 4), dtype=np.uint8)
+        alpha = rgba[..., 3]
+        alpha[rng.random((h, w)) < 0.3] = 0
+        alpha[rng.random((h, w)) < 0.3] = 255
+        alpha[h // 3 : h // 2] = 255  # an opaque block of rows, copied
+        out = rng.integers(0, 256, (40, 45, 3), dtype=np.uint8)
+        top, left = (int(v) for v in rng.integers(-20, 40, 2))
+        expected = _blend(out, rgba, top, left)
+        for cached in (True, False):
+            got = out.copy()
+            _composite(got, _Prepared(rgba, cached=cached), top, left)
+            assert np.array_equal(got, expected)
+
+
+def test_sprite_caches_stay_in_budget_without_changing_images() -> None:
+    scenes = [default_scene(hand, size) for hand in HANDS for size in (224, 300, 336)]
+    reference = [render_table(scene) for scene in scenes]
+    budgets = {cache: cache.max_bytes for cache in (SPRITES, TABLE_SPRITES, BACKGROUNDS)}
+    try:
+        for cache in budgets:
+            cache.max_bytes = 100_000
+        again = [render_table(scene) for scene in reversed(scenes)][::-1]
+        for cache in budgets:
+            assert cache.stats().nbytes <= 100_000
+    finally:
+        for cache, budget in budgets.items():
+            cache.max_bytes = budget
+    for a, b in zip(reference, again, strict=True):
+        assert np.array_equal(a, b)
+
+
+def test_image_envs_draw_their_cards_at_construction() -> None:
+    import gymnasium as gym
+
+    import cardenvs  # noqa: F401
+
+    clear_caches()
+    env = gym.make("cardenvs/GeneralPoints-Image-v0", image_size=320, suits="red")
+    misses = TABLE_SPRITES.stats().misses
+    for seed in range(8):
+        env.reset(seed=seed)
+    assert TABLE_SPRITES.stats().misses == misses  # every card was already drawn

@@ -469,3 +469,18 @@ def test_hostile_reasoning_is_judged_quickly_and_never_rewarded(text: str) -> No
     verdict = judge(text, [3, 3, 8, 8])
     assert time.perf_counter() - start < 2.0
     assert verdict.category != "correct" and verdict.message.isascii()
+
+
+def test_sympy_loads_at_construction_not_at_the_first_success() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from cardenvs.rules import RULES\n"
+        "from cardenvs.verifier import Verifier\n"
+        "assert 'sympy' not in sys.modules, 'imported with cardenvs'\n"
+        "Verifier(RULES.resolve('face-10'))\n"
+        "assert 'sympy' in sys.modules, 'not imported at construction'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

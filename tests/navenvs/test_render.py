@@ -11,7 +11,14 @@ import pytest
 from navenvs import geo
 from navenvs.city import City, build_city, sample_route
 from navenvs.render import LAYOUT_TEXT, VIEW_LAYOUT, StreetView, StreetViewRenderer
-from navenvs.render.streetview import view_origins
+from navenvs.render.streetview import (
+    RENDERERS,
+    SIGN_MASTERS,
+    SIGN_SPRITES,
+    TREE_SPRITES,
+    street_renderer,
+    view_origins,
+)
 from navenvs.visuals import (
     OOD_THEMES,
     THEMES,
@@ -200,3 +207,74 @@ def test_render_validates_arguments() -> None:
         _renderer().render(40.73, -73.99, 0.0, size=10)
     with pytest.raises(ValueError, match="finite"):
         _renderer().render(float("nan"), -73.99, 0.0)
+
+
+# --------------------------------------------------------------------------- caches
+def _poses() -> list[tuple[float, float, float]]:
+    route = sample_route(_city(), np.random.default_rng(5))
+    return [(m.lat, m.lng, h) for m in route.milestones for h in (0.0, 90.0, 200.0, 290.0)]
+
+
+def test_renderers_are_shared_and_rebuilt_identically() -> None:
+    city, theme = _city(), resolve_theme(TRAINING_THEME)
+    shared = street_renderer(city, theme)
+    assert street_renderer(city, theme) is shared
+    assert street_renderer(city, dataclasses.replace(theme)) is shared  # equal themes share
+    lat, lng, heading = _poses()[0]
+    before = shared.render(lat, lng, heading, size=SIZE)
+    budget = RENDERERS.max_bytes
+    try:
+        RENDERERS.max_bytes = 0  # keep nothing: each call builds a new renderer
+        rebuilt = street_renderer(city, theme)
+        assert rebuilt is not shared and street_renderer(city, theme) is not rebuilt
+        after = rebuilt.render(lat, lng, heading, size=SIZE)
+    finally:
+        RENDERERS.max_bytes = budget
+    assert np.array_equal(before.image, after.image) and before.signs == after.signs
+
+
+def test_sign_and_tree_caches_stay_in_budget_without_changing_images() -> None:
+    poses = _poses()
+    reference = [_renderer().render(*pose, size=SIZE) for pose in poses]
+    caches = (SIGN_MASTERS, SIGN_SPRITES, TREE_SPRITES)
+    budgets = [cache.max_bytes for cache in caches]
+    try:
+        for cache in caches:
+            cache.max_bytes = 30_000
+        # A new renderer, drawing in the other order with caches that keep almost nothing.
+        fresh = StreetViewRenderer(_city(), resolve_theme(TRAINING_THEME))
+        again = [fresh.render(*pose, size=SIZE) for pose in reversed(poses)][::-1]
+        for cache in caches:
+            assert cache.stats().nbytes <= 30_000
+    finally:
+        for cache, budget in zip(caches, budgets, strict=True):
+            cache.max_bytes = budget
+    assert any(view.signs for view in reference)
+    for a, b in zip(reference, again, strict=True):
+        assert np.array_equal(a.image, b.image) and a.signs == b.signs
+
+
+def test_each_view_casts_against_its_edges_as_against_all() -> None:
+    renderer = _renderer("hong-kong")
+    rng = np.random.default_rng(1)
+    for lat, lng, heading in _poses():
+        x, y = geo.to_xy(lat, lng, _city().origin)
+        x, y = x + rng.normal(0, 8), y + rng.normal(0, 8)
+        cell = 61
+        xs = (np.arange(cell) + 0.5 - cell / 2.0) / (cell / 2.0)
+        angles = np.radians(heading + 90.0 * np.arange(4))
+        fwd = np.stack([np.sin(angles), np.cos(angles)], axis=1)
+        right = np.stack([np.cos(angles), -np.sin(angles)], axis=1)
+        dirs = (fwd[:, None, :] + right[:, None, :] * xs[None, :, None]).reshape(-1, 2)
+        depth, edge, along = renderer._cast(x, y, dirs, fwd, right)
+        # every near edge for every ray, the nearest hit (first edge on ties)
+        d = np.array([x, y]) - renderer._p0
+        vec = renderer._vec
+        s = np.clip((d * vec).sum(axis=1) / renderer._len**2, 0.0, 1.0)
+        near = np.hypot(d[:, 0] - vec[:, 0] * s, d[:, 1] - vec[:, 1] * s) < 150.0
+        sel = np.flatnonzero(near)
+        q, e = renderer._p0[sel] - [x, y], vec[sel]
+        qxe = q[:, 0] * e[:, 1] - q[:, 1] * e[:, 0]
+        all_depth, all_edge, all_along = renderer._cast_view(dirs, q, e, qxe, sel)
+        assert np.array_equal(depth, all_depth)
+        assert np.array_equal(edge, all_edge) and np.array_equal(along, all_along)

@@ -27,6 +27,7 @@ from PIL import Image, ImageDraw
 
 from cardenvs.render.styles import CardStyle, get_card_style
 from oodgym.assets import load_font
+from oodgym.caching import ByteCache
 from oodgym.validation import check_int
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "MAX_SPRITE_WIDTH",
     "MIN_SPRITE_WIDTH",
     "RANKS",
+    "SPRITES",
     "SUITS",
     "card_sprite",
     "parse_card",
@@ -458,9 +460,20 @@ def _render(rank: str, suit: str, style: CardStyle, width: int) -> np.ndarray:
     return array
 
 
-@functools.lru_cache(maxsize=1024)
+#: Card sprites per (rank, suit, style, width): RGBA, read-only (oodgym.caching; a 512 px
+#: table's cards are 107 px wide, 63 KB each; 96 MB holds every card at ~30 widths, most
+#: of what the ``scale-shift`` variant draws at 512 px).
+SPRITES: ByteCache[tuple[str, str, CardStyle, int], np.ndarray] = ByteCache(
+    "cardenvs.card_sprites", 96 << 20, description="card sprites per (card, style, width)"
+)
+
+
 def _cached_sprite(rank: str, suit: str, style: CardStyle, width: int) -> np.ndarray:
-    return _render(rank, suit, style, width)
+    key = (rank, suit, style, width)
+    sprite = SPRITES.get(key)
+    if sprite is None:
+        sprite = SPRITES.put(key, _render(rank, suit, style, width))
+    return sprite
 
 
 def card_sprite(code: str, style: str | CardStyle, width: int) -> np.ndarray:

@@ -24,7 +24,16 @@ the facade nearest to it, faces the camera, and is drawn only when it is in
 view, near enough and not hidden behind a nearer wall; every drawn sign is
 reported in :attr:`StreetView.signs`.
 
-Rendering is deterministic: no randomness at render time.
+Rendering is deterministic: no randomness at render time. What rendering keeps
+between calls is held in caches bounded in bytes (:mod:`oodgym.caching`):
+renderers per (city, theme) (:data:`RENDERERS`, 64 MB), facade geometry per
+(city, street setback) (:data:`STREET_GEOMETRY`, 16 MB), shop signs at the
+master size (:data:`SIGN_MASTERS`, 48 MB) and per size bucket
+(:data:`SIGN_SPRITES`, 32 MB), trees (:data:`TREE_SPRITES`, 16 MB) and sign text
+layouts (8 MB). A renderer lays out its signs' text only when they first come
+near the camera and draws them when they are first shown, so a new (city,
+theme) costs tens of milliseconds, not a drawing of every shop in town. Dropping
+anything from a cache never changes an image.
 
 Example:
     >>> from navenvs.city import build_city
@@ -54,17 +63,24 @@ from navenvs import geo
 from navenvs.city import City
 from navenvs.visuals import CityTheme
 from oodgym.assets import load_font
+from oodgym.caching import ByteCache
 
 __all__ = [
     "CAMERA_HEIGHT",
     "FOV_DEGREES",
     "LAYOUT_TEXT",
     "MAX_DISTANCE",
+    "RENDERERS",
     "SEPARATOR_COLOUR",
     "SEPARATOR_PX",
+    "SIGN_MASTERS",
+    "SIGN_SPRITES",
+    "STREET_GEOMETRY",
+    "TREE_SPRITES",
     "VIEW_LAYOUT",
     "StreetView",
     "StreetViewRenderer",
+    "street_renderer",
     "view_origins",
 ]
 
@@ -91,6 +107,7 @@ _TREE_MAX_DISTANCE: Final = 80.0
 _SIGN_BOTTOM: Final = 3.0  # metres above the ground
 _SIGN_LINE_HEIGHT: Final = 1.0
 _SIGN_MAX_WIDTH: Final = 8.0
+_SIGN_MAX_HEIGHT: Final = _SIGN_LINE_HEIGHT * (2 * 1.3 + 0.4) / 1.3  # two lines
 _SKYLINE_HEIGHT: Final = 18.0  # height of the hazy skyline where a street runs off (metres)
 _SUN: Final = (math.sin(math.radians(135.0)), math.cos(math.radians(135.0)))
 _FALLBACK_FONT: Final = "DroidSansFallbackFull.ttf"
@@ -98,6 +115,35 @@ _LATIN_FONT: Final = "DejaVuSans-Bold.ttf"
 _MASTER_FONT_SIZE: Final = 40
 # texture classes: wall, window, line, accent, shopfront, dark window
 _K: Final = 6
+_MB: Final = 1 << 20
+
+# Caches (oodgym.caching: bounded in bytes; budgets changed with set_cache_limit or
+# OODGYM_CACHE_<NAME>_MB). A street view needs, per (city, theme), its renderer; per
+# shop name, font and colours, the sign drawn once at the master size and then once
+# per size bucket; per tree colour, one sprite per size bucket.
+#: Renderers per (city, theme): facades, buildings, trees, sign anchors (about 0.2-1 MB each).
+RENDERERS: Final[ByteCache[tuple[int, CityTheme], StreetViewRenderer]] = ByteCache(
+    "navenvs.street_renderers", 64 * _MB, description="street-view renderers per (city, theme)"
+)
+#: Facade edges per (city, street setback): shared by themes with the same street widths.
+STREET_GEOMETRY: Final[ByteCache[tuple[int, float], _Facades]] = ByteCache(
+    "navenvs.street_geometry", 16 * _MB, description="facade edges per (city, setback)"
+)
+#: Shop signs at the master size (40 px lettering), per (name, font, lettering, colours).
+SIGN_MASTERS: Final[ByteCache[tuple[Any, ...], npt.NDArray[np.uint8]]] = ByteCache(
+    "navenvs.sign_masters", 48 * _MB, description="shop signs at the master size"
+)
+#: Shop signs scaled to a size bucket, per (name, font, lettering, colours, height).
+SIGN_SPRITES: Final[ByteCache[tuple[Any, ...], npt.NDArray[np.uint8]]] = ByteCache(
+    "navenvs.sign_sprites", 32 * _MB, description="shop signs per size bucket"
+)
+#: Trees per (colours, height).
+TREE_SPRITES: Final[
+    ByteCache[tuple[Any, ...], tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_]]]
+] = ByteCache("navenvs.tree_sprites", 16 * _MB, description="street trees per size bucket")
+_SIGN_LAYOUTS: Final[ByteCache[tuple[str, str, bool], _SignLayout]] = ByteCache(
+    "navenvs.sign_layouts", 8 * _MB, description="shop-sign text layouts (no pixels)"
+)
 
 
 def view_origins(size: int) -> tuple[int, tuple[tuple[int, int], ...]]:
@@ -172,39 +218,74 @@ def _split_lines(text: str) -> list[str]:
     return [text[:cut], text[cut + 1 :]]
 
 
-@functools.lru_cache(maxsize=4096)
-def _sign_master(
+class _SignLayout:
+    """How a sign's text sits at the master size: the runs of each line and the sign's size."""
+
+    __slots__ = ("height", "lines", "nbytes", "width", "widths")
+
+    def __init__(self, text: str, font_file: str, upper: bool) -> None:
+        shown = text.upper() if upper else text
+        size = _MASTER_FONT_SIZE
+        self.lines = tuple(tuple(_runs(line, font_file)) for line in _split_lines(shown))
+        widths = []
+        for runs in self.lines:
+            width = 0.0
+            for file, run in runs:
+                width += load_font(file, size).getlength(run)
+            widths.append(width)
+        self.widths = tuple(widths)
+        line_h = int(size * 1.3)
+        pad = int(size * 0.4)
+        self.width = int(max(widths)) + 2 * pad
+        self.height = line_h * len(self.lines) + pad
+        # the strings and tuples, roughly (no pixels: a layout is small)
+        self.nbytes = 300 + 120 * sum(len(runs) for runs in self.lines) + 2 * len(text)
+
+
+def _sign_layout(text: str, font_file: str, upper: bool) -> _SignLayout:
+    key = (text, font_file, upper)
+    layout = _SIGN_LAYOUTS.get(key)
+    if layout is None:
+        layout = _SIGN_LAYOUTS.put(key, _SignLayout(text, font_file, upper))
+    return layout
+
+
+def _draw_sign(
     text: str, font_file: str, upper: bool, fg: tuple[int, int, int], bg: tuple[int, int, int]
 ) -> npt.NDArray[np.uint8]:
-    """A sign (RGB array) with the text at the master size; lines of height 1.35 * font size."""
-    shown = text.upper() if upper else text
-    lines = _split_lines(shown)
+    """A sign (RGB array) with the text at the master size; lines of height 1.3 * font size."""
+    layout = _sign_layout(text, font_file, upper)
     size = _MASTER_FONT_SIZE
     line_h = int(size * 1.3)
     pad = int(size * 0.4)
-    widths = []
-    for line in lines:
-        width = 0.0
-        for file, run in _runs(line, font_file):
-            width += load_font(file, size).getlength(run)
-        widths.append(width)
-    w = int(max(widths)) + 2 * pad
-    h = line_h * len(lines) + pad
+    w, h = layout.width, layout.height
     image = Image.new("RGB", (w, h), bg)
     draw = ImageDraw.Draw(image)
     border = tuple(int(0.6 * b + 0.4 * f) for f, b in zip(fg, bg, strict=True))
     draw.rectangle((0, 0, w - 1, h - 1), outline=border, width=3)
-    for k, line in enumerate(lines):
-        x = (w - widths[k]) / 2
+    for k, runs in enumerate(layout.lines):
+        x = (w - layout.widths[k]) / 2
         y = pad / 2 + k * line_h + line_h / 2
-        for file, run in _runs(line, font_file):
+        for file, run in runs:
             font = load_font(file, size)
             draw.text((x, y), run, fill=fg, font=font, anchor="lm")
             x += font.getlength(run)
-    return np.asarray(image, dtype=np.uint8)
+    master = np.asarray(image, dtype=np.uint8)
+    master.flags.writeable = False
+    return master
 
 
-@functools.lru_cache(maxsize=8192)
+def _sign_master(
+    text: str, font_file: str, upper: bool, fg: tuple[int, int, int], bg: tuple[int, int, int]
+) -> npt.NDArray[np.uint8]:
+    """The sign at the master size (cached in :data:`SIGN_MASTERS`, read-only)."""
+    key = (text, font_file, upper, fg, bg)
+    master = SIGN_MASTERS.get(key)
+    if master is None:
+        master = SIGN_MASTERS.put(key, _draw_sign(text, font_file, upper, fg, bg))
+    return master
+
+
 def _sign_sprite(
     text: str,
     font_file: str,
@@ -213,19 +294,26 @@ def _sign_sprite(
     bg: tuple[int, int, int],
     height: int,
 ) -> npt.NDArray[np.uint8]:
-    """The sign scaled to ``height`` pixels (cached per size bucket)."""
+    """The sign scaled to ``height`` pixels (cached per size bucket, read-only)."""
+    key = (text, font_file, upper, fg, bg, height)
+    sprite = SIGN_SPRITES.get(key)
+    if sprite is not None:
+        return sprite
     master = _sign_master(text, font_file, upper, fg, bg)
     h, w = master.shape[:2]
     width = max(2, round(w * height / h))
     image = Image.fromarray(master).resize(
         (width, height), Image.Resampling.BILINEAR, reducing_gap=2.0
     )
-    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
+    sprite = np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
+    sprite.flags.writeable = False
+    return SIGN_SPRITES.put(key, sprite)
 
 
 def _sign_aspect(text: str, font_file: str, upper: bool) -> tuple[float, int]:
-    master = _sign_master(text, font_file, upper, (255, 255, 255), (0, 0, 0))
-    return master.shape[1] / master.shape[0], len(_split_lines(text.upper() if upper else text))
+    """Width / height of the sign and its number of lines (text layout only, nothing drawn)."""
+    layout = _sign_layout(text, font_file, upper)
+    return layout.width / layout.height, len(layout.lines)
 
 
 def _size_bucket(px: float) -> int:
@@ -235,8 +323,7 @@ def _size_bucket(px: float) -> int:
     return round(12 * 1.08 ** round(math.log(px / 12) / math.log(1.08)))
 
 
-@functools.lru_cache(maxsize=1024)
-def _tree_sprite(
+def _draw_tree(
     canopy: tuple[int, int, int], trunk: tuple[int, int, int], height: int
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_]]:
     """A tree (RGB, mask) ``height`` pixels tall; physical box 4.4 m wide, 7.6 m tall."""
@@ -253,7 +340,22 @@ def _tree_sprite(
     draw.ellipse((cx - 1.5 * m, H - 7.3 * m, cx + 0.4 * m, H - 5.2 * m), fill=(*light, 255))
     small = image.resize((width, height), Image.Resampling.BOX)
     arr = np.asarray(small, dtype=np.uint8)
-    return np.ascontiguousarray(arr[:, :, :3]), np.ascontiguousarray(arr[:, :, 3] >= 128)
+    rgb = np.ascontiguousarray(arr[:, :, :3])
+    mask = np.ascontiguousarray(arr[:, :, 3] >= 128)
+    rgb.flags.writeable = False
+    mask.flags.writeable = False
+    return rgb, mask
+
+
+def _tree_sprite(
+    canopy: tuple[int, int, int], trunk: tuple[int, int, int], height: int
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_]]:
+    """A tree ``height`` pixels tall (cached in :data:`TREE_SPRITES`, read-only)."""
+    key = (canopy, trunk, height)
+    tree = TREE_SPRITES.get(key)
+    if tree is None:
+        tree = TREE_SPRITES.put(key, _draw_tree(canopy, trunk, height))
+    return tree
 
 
 # --------------------------------------------------------------------------- geometry
@@ -272,44 +374,27 @@ class _Frame:
     xs: npt.NDArray[np.float64]  # screen x per column of one view (tan of the angle)
     ys: npt.NDArray[np.float32]  # screen y per row (tan of the elevation)
     base_lut: npt.NDArray[np.float32]  # background colours: sky/road rows, sidewalk rows, ...
+    norm4: npt.NDArray[np.float64]  # length of each column's ray direction, four views
+    rows: npt.NDArray[np.int32]  # (cell, 1) row numbers
+    col_ids: npt.NDArray[np.int32]  # first palette entry of each column's wall colours
+    below: int  # first row below the horizon (ys < 0)
 
 
-class StreetViewRenderer:
-    """Renders 2x2 street-view grids of one city in one theme.
+class _Facades:
+    """The facade edges of a city for one street setback (shared by themes with that setback).
 
-    Build it once per (city, theme): the constructor precomputes the facades,
-    buildings, trees and sign anchors (a few tens of milliseconds).
-
-    Args:
-        city: The city (its streets give the geometry, its places the signs).
-        theme: The theme (:func:`navenvs.visuals.resolve_theme`).
+    The facades are the boundaries of the blocks left over by the streets buffered
+    by the setback (half the street width plus the sidewalk), split into straight
+    edges; buildings are laid along them in one global coordinate (``offset``).
     """
 
-    def __init__(self, city: City, theme: CityTheme) -> None:
-        if not isinstance(city, City):
-            raise TypeError(f"city must be a navenvs.city.City; got {type(city).__name__}")
-        if not isinstance(theme, CityTheme):
-            raise TypeError(f"theme must be a CityTheme; got {type(theme).__name__}")
-        self.city = city
-        self.theme = theme
-        self._frames: dict[int, _Frame] = {}
-        rng = np.random.default_rng(_stable_seed(city.name, city.seed, theme))
-        self._build_facades(rng)
-        self._build_trees(rng)
-        self._build_signs()
-        self._light = np.array(theme.tint, dtype=np.float32) / 255.0 * theme.brightness
-        self._glow = np.array(theme.tint, dtype=np.float32) / 255.0
-
-    # ------------------------------------------------------------------ precomputation
-    def _build_facades(self, rng: np.random.Generator) -> None:
-        theme = self.theme
-        setback = theme.street_width / 2.0 + theme.sidewalk_width
-        lines = [street.line for street in self.city.streets]
+    def __init__(self, city: City, setback: float) -> None:
+        self.city = city  # keeps the id-keyed cache entry valid
+        lines = [street.line for street in city.streets]
         roads = shapely.union_all(
             shapely.buffer(lines, setback, cap_style="square", join_style="mitre")
         )
         roads = shapely.simplify(roads, 0.02)
-        self._roads = roads
         shapely.prepare(roads)
         minx, miny, maxx, maxy = shapely.bounds(roads).tolist()
         box = shapely.box(minx - 80.0, miny - 80.0, maxx + 80.0, maxy + 80.0)
@@ -328,19 +413,93 @@ class StreetViewRenderer:
         p1 = np.concatenate(ends)
         vec = p1 - p0
         length = np.hypot(vec[:, 0], vec[:, 1])
-        self._p0, self._vec, self._len = p0, vec, length
+        self.p0, self.vec, self.length = p0, vec, length
         normal = np.stack([-vec[:, 1], vec[:, 0]], axis=1) / length[:, None]
-        self._normal = normal
+        self.normal = normal
         # which side of each edge faces the street
         mid = p0 + vec / 2
         toward = np.where(shapely.contains_xy(roads, *(mid + normal * 0.3).T), 1.0, -1.0)
-        self._street_normal = normal * toward[:, None]
+        self.street_normal = normal * toward[:, None]
         sun = np.abs(normal @ np.array(_SUN))
-        self._edge_light = (0.72 + 0.28 * sun).astype(np.float32)
-        # buildings: consecutive pieces along each edge, in one global coordinate
+        self.edge_light = (0.72 + 0.28 * sun).astype(np.float32)
         gap = 1.0
-        offsets = np.concatenate([[0.0], np.cumsum(length + gap)[:-1]])
-        self._edge_offset = offsets
+        self.offset = np.concatenate([[0.0], np.cumsum(length + gap)[:-1]])
+        arrays = (p0, vec, length, normal, self.street_normal, self.edge_light, self.offset)
+        self.nbytes = sum(a.nbytes for a in arrays)
+
+
+def _facades(city: City, setback: float) -> _Facades:
+    key = (id(city), setback)
+    facades = STREET_GEOMETRY.get(key)
+    if facades is None or facades.city is not city:
+        facades = STREET_GEOMETRY.put(key, _Facades(city, setback))
+    return facades
+
+
+def street_renderer(city: City, theme: CityTheme) -> StreetViewRenderer:
+    """The renderer of a (city, theme) pair, built once and kept in :data:`RENDERERS`.
+
+    Renderers are dropped least recently used first when the cache's byte budget
+    (64 MB by default) is exceeded; a dropped one is rebuilt on demand, identically.
+    """
+    key = (id(city), theme)
+    renderer = RENDERERS.get(key)
+    if renderer is None or renderer.city is not city:
+        renderer = RENDERERS.put(key, StreetViewRenderer(city, theme))
+    return renderer
+
+
+class StreetViewRenderer:
+    """Renders 2x2 street-view grids of one city in one theme.
+
+    Build it once per (city, theme), or get a shared one from
+    :func:`street_renderer`: the constructor lays out the facades (shared by
+    themes with the same street and sidewalk widths), buildings, trees and sign
+    anchors in a few tens of milliseconds. A sign's size is worked out (text
+    layout only) the first time it comes near the camera; its pixels are drawn
+    the first time it is shown, and kept in :data:`SIGN_MASTERS` and
+    :data:`SIGN_SPRITES`.
+
+    Args:
+        city: The city (its streets give the geometry, its places the signs).
+        theme: The theme (:func:`navenvs.visuals.resolve_theme`).
+    """
+
+    def __init__(self, city: City, theme: CityTheme) -> None:
+        if not isinstance(city, City):
+            raise TypeError(f"city must be a navenvs.city.City; got {type(city).__name__}")
+        if not isinstance(theme, CityTheme):
+            raise TypeError(f"theme must be a CityTheme; got {type(theme).__name__}")
+        self.city = city
+        self.theme = theme
+        self._frames: dict[int, _Frame] = {}
+        for font_file in (theme.sign_font, _LATIN_FONT, _FALLBACK_FONT):
+            _notdef_mask(font_file)  # the sign fonts, loaded now rather than at the first sign
+        rng = np.random.default_rng(_stable_seed(city.name, city.seed, theme))
+        facades = _facades(city, theme.street_width / 2.0 + theme.sidewalk_width)
+        self._p0, self._vec, self._len = facades.p0, facades.vec, facades.length
+        self._normal, self._street_normal = facades.normal, facades.street_normal
+        self._edge_light, self._edge_offset = facades.edge_light, facades.offset
+        self._build_buildings(rng)
+        self._build_trees(rng)
+        self._build_signs()
+        self._light = np.array(theme.tint, dtype=np.float32) / 255.0 * theme.brightness
+        self._glow = np.array(theme.tint, dtype=np.float32) / 255.0
+        self._b_lit = self._lit_colours()  # per building: the same numbers as per column
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the arrays this renderer holds (facades included, though shared)."""
+        total = sum(v.nbytes for v in vars(self).values() if isinstance(v, np.ndarray))
+        for frame in self._frames.values():
+            total += frame.xs.nbytes + frame.ys.nbytes + frame.base_lut.nbytes
+        return total + 64 * len(self._sign_names)
+
+    # ------------------------------------------------------------------ precomputation
+    def _build_buildings(self, rng: np.random.Generator) -> None:
+        """Consecutive buildings along each facade edge (widths, heights, colours, windows)."""
+        theme = self.theme
+        length, offsets = self._len, self._edge_offset
         b_start: list[float] = []
         b_edge: list[int] = []
         for e in range(len(length)):
@@ -375,8 +534,10 @@ class StreetViewRenderer:
     def _build_trees(self, rng: np.random.Generator) -> None:
         theme = self.theme
         half = theme.street_width / 2.0
-        spots: list[tuple[float, float]] = []
         clear = half + theme.sidewalk_width + 2.0
+        # Candidate spots every 9 m on both sides of each long enough street, in street
+        # order; one uniform draw per candidate (all drawn at once: the same numbers).
+        starts, units, normals, along = [], [], [], []
         for street in self.city.streets:
             coords = np.asarray(street.line.coords, dtype=np.float64)
             a, b = coords[0], coords[-1]
@@ -384,53 +545,86 @@ class StreetViewRenderer:
             if length < 2 * clear + 1:
                 continue
             u = (b - a) / length
-            n = np.array([-u[1], u[0]])
-            for t in np.arange(clear, length - clear, 9.0):
-                for side in (-1.0, 1.0):
-                    if rng.random() < theme.vegetation:
-                        p = a + u * t + n * side * (half + 0.7)
-                        spots.append((float(p[0]), float(p[1])))
-        xy = np.array(spots, dtype=np.float64).reshape(-1, 2)
+            ts = np.arange(clear, length - clear, 9.0)
+            starts.append(np.broadcast_to(a, (len(ts), 2)))
+            units.append(np.broadcast_to(u, (len(ts), 2)))
+            normals.append(np.broadcast_to(np.array([-u[1], u[0]]), (len(ts), 2)))
+            along.append(ts)
+        xy = np.zeros((0, 2), dtype=np.float64)
+        if along:
+            a = np.repeat(np.concatenate(starts), 2, axis=0)
+            u = np.repeat(np.concatenate(units), 2, axis=0)
+            n = np.repeat(np.concatenate(normals), 2, axis=0)
+            t = np.repeat(np.concatenate(along), 2)[:, None]
+            side = np.tile([-1.0, 1.0], len(t) // 2)[:, None]
+            grow = rng.random(len(t)) < theme.vegetation
+            xy = (a + u * t + n * side * (half + 0.7))[grow]
         if len(xy):
             tree = shapely.STRtree([s.line for s in self.city.streets])
             near, _ = tree.query(shapely.points(xy), predicate="dwithin", distance=half + 0.3)
             keep = np.ones(len(xy), dtype=bool)
             keep[near] = False
             xy = xy[keep]
-        self._trees = xy
+        self._trees = np.ascontiguousarray(xy)
         canopy = np.array(theme.tree_color, dtype=np.float32)
         trunk = np.array((90, 70, 55), dtype=np.float32)
         light = np.array(theme.tint, dtype=np.float32) / 255.0 * theme.brightness
-        self._tree_canopy = tuple(int(c) for c in np.clip(canopy * light, 0, 255))
-        self._tree_trunk = tuple(int(c) for c in np.clip(trunk * light, 0, 255))
+        r, g, b = (int(c) for c in np.clip(canopy * light, 0, 255))
+        self._tree_canopy = (r, g, b)
+        r, g, b = (int(c) for c in np.clip(trunk * light, 0, 255))
+        self._tree_trunk = (r, g, b)
 
     def _build_signs(self) -> None:
-        city, theme = self.city, self.theme
-        names: list[str] = []
-        anchors: list[tuple[float, float]] = []
-        sizes: list[tuple[float, float]] = []
-        upper = theme.script_style == "upper"
+        """Anchor each place's sign on the facade nearest to it (sizes come later, lazily)."""
+        city = self.city
         p0, vec, length = self._p0, self._vec, self._len
-        for place in city.places:
-            x, y = geo.to_xy(place.lat, place.lng, city.origin)
-            d = np.array([x, y]) - p0
-            s = np.clip((d * vec).sum(axis=1) / length**2, 0.0, 1.0)
-            foot = p0 + vec * s[:, None]
-            dist = np.hypot(*(np.array([x, y]) - foot).T)
-            e = int(np.argmin(dist))
-            anchor = foot[e] + self._street_normal[e] * 0.3
-            aspect, lines = _sign_aspect(place.name, theme.sign_font, upper)
+        xy = np.array(
+            [geo.to_xy(place.lat, place.lng, city.origin) for place in city.places],
+            dtype=np.float64,
+        ).reshape(-1, 2)
+        anchors = np.empty_like(xy)
+        if len(xy):
+            # Candidate edges per place: those within the nearest one's distance (found
+            # with a spatial index) plus a margin far above rounding; the exact distance
+            # below picks among them, the lowest edge first on ties, as over all edges.
+            tree = shapely.STRtree(shapely.linestrings(np.stack([p0, p0 + vec], axis=1)))
+            points = shapely.points(xy)
+            (place_ids, _), nearest = tree.query_nearest(
+                points, return_distance=True, all_matches=False
+            )
+            reach = np.empty(len(xy))
+            reach[place_ids] = nearest + 1e-6 * (1.0 + nearest) + 1e-6
+            pid, eid = tree.query(points, predicate="dwithin", distance=reach)
+            d = xy[pid] - p0[eid]
+            s = np.clip((d * vec[eid]).sum(axis=1) / length[eid] ** 2, 0.0, 1.0)
+            foot = p0[eid] + vec[eid] * s[:, None]
+            dist = np.hypot(*(xy[pid] - foot).T)
+            order = np.lexsort((eid, dist, pid))
+            first = order[np.flatnonzero(np.r_[True, np.diff(pid[order]) != 0])]
+            if len(first) != len(xy):  # cannot happen: every place has a nearest edge
+                raise RuntimeError("a shop sign found no facade")
+            e = eid[first]
+            anchors[pid[first]] = foot[first] + self._street_normal[e] * 0.3
+        self._sign_names = tuple(place.name for place in city.places)
+        self._sign_xy = anchors
+        # (width, height) in metres per sign; NaN until the sign first comes near the camera
+        self._sign_size = np.full((len(xy), 2), np.nan, dtype=np.float64)
+
+    def _sign_dims(self, index: int) -> tuple[float, float]:
+        """A sign's (width, height) in metres, from its text layout (computed once)."""
+        size = self._sign_size[index]
+        if size[0] != size[0]:  # NaN: not computed yet
+            theme = self.theme
+            upper = theme.script_style == "upper"
+            aspect, lines = _sign_aspect(self._sign_names[index], theme.sign_font, upper)
             height = _SIGN_LINE_HEIGHT * (lines * 1.3 + 0.4) / 1.3
             width = height * aspect
             if width > _SIGN_MAX_WIDTH:
                 height *= _SIGN_MAX_WIDTH / width
                 width = _SIGN_MAX_WIDTH
-            names.append(place.name)
-            anchors.append((float(anchor[0]), float(anchor[1])))
-            sizes.append((width, height))
-        self._sign_names = tuple(names)
-        self._sign_xy = np.array(anchors, dtype=np.float64).reshape(-1, 2)
-        self._sign_size = np.array(sizes, dtype=np.float64).reshape(-1, 2)
+            size[0], size[1] = width, height
+        width_m, height_m = size
+        return width_m, height_m
 
     def _frame(self, size: int) -> _Frame:
         frame = self._frames.get(size)
@@ -469,7 +663,11 @@ class StreetViewRenderer:
         light = np.array(theme.tint, np.float32) / 255.0 * theme.brightness
         lut[: 2 * cell + 1] *= light
         lut[2 * cell + 2] *= light
-        frame = _Frame(cell, focal, xs, ys, lut.astype(np.float32))
+        norm4 = np.tile(np.sqrt(1.0 + xs**2), 4)
+        rows = np.arange(cell, dtype=np.int32)[:, None]
+        col_ids = np.arange(4 * cell, dtype=np.int32) * np.int32(_K) + np.int32(2 * cell + 3)
+        below = int(np.count_nonzero(ys >= 0))
+        frame = _Frame(cell, focal, xs, ys, lut.astype(np.float32), norm4, rows, col_ids, below)
         self._frames[size] = frame
         return frame
 
@@ -507,9 +705,8 @@ class StreetViewRenderer:
         fwd = np.stack([np.sin(angles), np.cos(angles)], axis=1)  # (4, 2)
         right = np.stack([np.cos(angles), -np.sin(angles)], axis=1)
         dirs = (fwd[:, None, :] + right[:, None, :] * frame.xs[None, :, None]).reshape(ncol, 2)
-        norm = np.sqrt(1.0 + frame.xs**2)
-        norm4 = np.tile(norm, 4)
-        depth, edge, along = self._cast(x, y, dirs)
+        norm4 = frame.norm4
+        depth, edge, along = self._cast(x, y, dirs, fwd, right)
         hit = depth * norm4 < MAX_DISTANCE
         depth = np.where(hit, depth, MAX_DISTANCE / norm4)
         edge = np.where(hit, edge, 0)
@@ -519,10 +716,13 @@ class StreetViewRenderer:
         u = (gpos - self._b_start[bld]).astype(np.float32)
         height = np.where(hit, self._b_height[bld], _SKYLINE_HEIGHT).astype(np.float32)
         z = depth.astype(np.float32)
-        # dense per-pixel quantities (rows x all columns)
+        # Dense per-pixel quantities (rows x all columns), computed in place: the same
+        # float32 operations as the plain formulas, so the same bits.
         ys = frame.ys[:, None]
-        v = CAMERA_HEIGHT + ys * z[None, :]  # height of the wall point seen by each pixel
-        wall = (v >= 0.0) & (v <= height[None, :])
+        v = ys * z[None, :]  # height of the wall point seen by each pixel
+        v += CAMERA_HEIGHT
+        wall = v >= 0.0
+        wall &= v <= height[None, :]
         cls = self._classes(ys, v, u, bld, z)
         # sidewalk: ground pixels within the sidewalk width of the facade
         facing = np.abs((dirs * self._normal[edge]).sum(axis=1))
@@ -537,14 +737,16 @@ class StreetViewRenderer:
         )
         ys_walk[hit & (walk_depth <= 0)] = -np.inf
         ys_kerb[hit & (kerb_depth <= 0)] = -np.inf
-        ground = v < 0.0
-        rows = np.arange(cell, dtype=np.int32)[:, None]
-        idx = np.broadcast_to(rows, (cell, ncol))
-        idx = np.where(ground & (ys > ys_kerb[None, :]), np.int32(2 * cell), idx)
-        idx = np.where(ground & (ys > ys_walk[None, :]), rows + np.int32(cell), idx)
-        wall_base = 2 * cell + 3
-        col_ids = np.arange(ncol, dtype=np.int32) * np.int32(_K) + np.int32(wall_base)
-        idx = np.where(wall, col_ids[None, :] + cls, idx)
+        idx = np.empty((cell, ncol), dtype=np.int32)
+        idx[...] = frame.rows
+        # Ground (v < 0) needs ys < 0: only the rows below the horizon can hold any.
+        low = slice(frame.below, cell)
+        ys_low = ys[low]
+        ground = v[low] < 0.0
+        np.copyto(idx[low], np.int32(2 * cell), where=ground & (ys_low > ys_kerb[None, :]))
+        ground &= ys_low > ys_walk[None, :]
+        np.copyto(idx[low], frame.rows[low] + np.int32(cell), where=ground)
+        np.copyto(idx, frame.col_ids[None, :] + cls, where=wall)
         lut = np.concatenate([frame.base_lut, self._palette(bld, hit, z * norm4)])
         lut8 = np.zeros((len(lut), 4), dtype=np.uint8)
         lut8[:, :3] = np.clip(lut, 0, 255)
@@ -560,33 +762,87 @@ class StreetViewRenderer:
         return StreetView(image=image, signs=signs)
 
     def _cast(
-        self, x: float, y: float, dirs: npt.NDArray[np.float64]
+        self,
+        x: float,
+        y: float,
+        dirs: npt.NDArray[np.float64],
+        fwd: npt.NDArray[np.float64],
+        right: npt.NDArray[np.float64],
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp], npt.NDArray[np.float64]]:
-        """Depth (inf: no hit), edge index and distance along the edge, per ray."""
+        """Depth (inf: no hit), edge index and distance along the edge, per ray.
+
+        Each view's rays are tested against the facade edges within 150 m that reach
+        into that view's 90-degree wedge (a conservative test: a ray meets no other).
+        Per ray and edge the arithmetic is the same as testing every edge, and the
+        edges keep their order, so the nearest hit (ties: the lower edge) is the same.
+        """
         p0, vec, length = self._p0, self._vec, self._len
         d = np.array([x, y]) - p0
         s = np.clip((d * vec).sum(axis=1) / length**2, 0.0, 1.0)
         near = np.hypot(d[:, 0] - vec[:, 0] * s, d[:, 1] - vec[:, 1] * s) < MAX_DISTANCE
         sel = np.flatnonzero(near)
+        n = len(dirs)
         if sel.size == 0:
-            n = len(dirs)
             return np.full(n, np.inf), np.zeros(n, np.intp), np.zeros(n)
         q = p0[sel] - np.array([x, y])  # (m, 2)
         e = vec[sel]
+        qxe = q[:, 0] * e[:, 1] - q[:, 1] * e[:, 0]  # Q x E
+        # endpoints in each view's (forward, right) frame: (m, 4)
+        ends = (q, q + e)
+        f = [end @ fwd.T for end in ends]
+        r = [end @ right.T for end in ends]
+        slack = 1e-6 * (1.0 + np.abs(q).sum(axis=1))[:, None]
+        outside = (
+            ((r[0] - 1.05 * f[0] > slack) & (r[1] - 1.05 * f[1] > slack))
+            | ((-r[0] - 1.05 * f[0] > slack) & (-r[1] - 1.05 * f[1] > slack))
+            | ((f[0] < -slack) & (f[1] < -slack))
+        )
+        cell = n // 4
+        depth = np.empty(n)
+        edge = np.empty(n, dtype=np.intp)
+        along = np.empty(n)
+        for view in range(4):
+            rays = slice(view * cell, (view + 1) * cell)
+            cols = np.flatnonzero(~outside[:, view])
+            if cols.size == 0:  # nothing in this view: as if no edge were hit
+                cols = np.zeros(1, dtype=np.intp)
+            depth[rays], edge[rays], along[rays] = self._cast_view(
+                dirs[rays], q[cols], e[cols], qxe[cols], sel[cols]
+            )
+        # A ray that hits nothing gets the numbers of the first near edge (as when every
+        # ray was tested against every near edge); they are never drawn (pure haze).
+        missed = np.flatnonzero(~np.isfinite(depth))
+        if missed.size:
+            _, first_edge, first_along = self._cast_view(
+                dirs[missed], q[:1], e[:1], qxe[:1], sel[:1], force=True
+            )
+            edge[missed] = first_edge
+            along[missed] = first_along
+        return depth, edge, along
+
+    def _cast_view(
+        self,
+        dirs: npt.NDArray[np.float64],
+        q: npt.NDArray[np.float64],
+        e: npt.NDArray[np.float64],
+        qxe: npt.NDArray[np.float64],
+        sel: npt.NDArray[np.intp],
+        force: bool = False,
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp], npt.NDArray[np.float64]]:
+        """Nearest hit of each ray among some edges (``force``: as if the first one were hit)."""
         dx, dy = dirs[:, 0:1], dirs[:, 1:2]
         denom = dx * e[None, :, 1] - dy * e[None, :, 0]  # D x E
-        qxe = q[:, 0] * e[:, 1] - q[:, 1] * e[:, 0]  # Q x E
         with np.errstate(divide="ignore", invalid="ignore"):
             inv = 1.0 / denom
             t = qxe[None, :] * inv
             s_hit = (q[None, :, 0] * dy - q[None, :, 1] * dx) * inv  # Q x D / (D x E)
         ok = (t > 1e-3) & (s_hit >= 0.0) & (s_hit <= 1.0)
         t = np.where(ok, t, np.inf)
-        best = np.argmin(t, axis=1)
+        best = np.zeros(len(dirs), dtype=np.intp) if force else np.argmin(t, axis=1)
         rows = np.arange(len(dirs))
         depth = t[rows, best]
         edge = sel[best]
-        along = np.clip(s_hit[rows, best], 0.0, 1.0) * length[edge]
+        along = np.clip(s_hit[rows, best], 0.0, 1.0) * self._len[edge]
         return depth, edge, np.nan_to_num(along)
 
     def _classes(
@@ -596,21 +852,24 @@ class StreetViewRenderer:
         u: npt.NDArray[np.float32],
         bld: npt.NDArray[np.intp],
         z: npt.NDArray[np.float32],
-    ) -> npt.NDArray[np.int32]:
-        """Texture class per pixel (only meaningful on wall pixels)."""
+    ) -> npt.NDArray[np.uint8]:
+        """Texture class per pixel, 0.._K-1 (only meaningful on wall pixels)."""
         texture = self.theme.facade_texture
         floor = self._b_floor[bld]
         shop = self._b_shop[bld]
         # storeys above the shop floor: an affine map of the screen row per column
         scale = (z / floor).astype(np.float32)
         shift = ((CAMERA_HEIGHT - shop) / floor).astype(np.float32)
-        storeys = ys * scale[None, :] + shift[None, :]
-        fv = storeys - np.floor(storeys)
+        storeys = ys * scale[None, :]
+        storeys += shift[None, :]
+        whole = np.floor(storeys)
+        fv = storeys - whole
         bays = u / self._b_spacing[bld]
         fu = bays - np.floor(bays)  # per column
+        cls: npt.NDArray[np.uint8]
         if texture == "glass":
             win = (fu > 0.06)[None, :] & (fv > 0.1)
-            cls = np.where(win, np.int32(1), np.int32(2))
+            cls = np.where(win, np.uint8(1), np.uint8(2))
         else:
             if texture == "plaster":
                 a, b, rows = 0.34, 0.66, (0.2, 0.75)
@@ -618,39 +877,55 @@ class StreetViewRenderer:
                 a, b, rows = 0.3, 0.7, (0.22, 0.78)
             else:
                 a, b, rows = 0.22, 0.78, (0.25, 0.8)
-            win_row = (fv > rows[0]) & (fv < rows[1])
+            win_row = fv > rows[0]
+            win_row &= fv < rows[1]
             # per column: 1 inside a window bay, 3 on its frame/shutters, 0 elsewhere
-            col_cls = np.where((fu > a) & (fu < b), 1, 0).astype(np.int32)
+            col_cls = ((fu > a) & (fu < b)).astype(np.uint8)
             if texture == "plaster":
                 col_cls[((fu > a - 0.12) & (fu <= a)) | ((fu >= b) & (fu < b + 0.12))] = 3
             elif texture == "brick":
                 col_cls[((fu > a - 0.05) & (fu <= a)) | ((fu >= b) & (fu < b + 0.05))] = 3
-            cls = np.where(win_row, col_cls[None, :], np.int32(0))
+            cls = win_row * col_cls[None, :]
             if texture == "windows-grid":
-                cls = np.where(fv < 0.07, np.int32(3), cls)
+                np.copyto(cls, np.uint8(3), where=fv < 0.07)
             elif texture == "brick":
                 bricks = v * np.float32(3.4)
-                mortar = ((bricks - np.floor(bricks)) < 0.2) & (z < 30.0)[None, :]
-                cls = np.where(mortar & (cls == 0), np.int32(2), cls)
+                mortar = (bricks - np.floor(bricks)) < 0.2
+                mortar &= (z < 30.0)[None, :]
+                mortar &= cls == 0
+                np.copyto(cls, np.uint8(2), where=mortar)
         if self.theme.lit_windows:
             bay = np.floor(bays).astype(np.int32) * 13 + bld.astype(np.int32) * 5
-            dark = ((np.floor(storeys).astype(np.int32) * 7 + bay[None, :]) % 5) < 2
-            cls = np.where((cls == 1) & dark, np.int32(5), cls)
+            dark = ((whole.astype(np.int32) * 7 + bay[None, :]) % 5) < 2
+            dark &= cls == 1
+            np.copyto(cls, np.uint8(5), where=dark)
         # ground floor shopfronts and the parapet line
-        ground_floor = storeys < 0
-        top = v > (self._b_height[bld] - 0.5)[None, :]
-        out: npt.NDArray[np.int32] = np.where(
-            ground_floor, np.int32(4), np.where(top, np.int32(2), cls)
-        )
-        return out
+        np.copyto(cls, np.uint8(2), where=v > (self._b_height[bld] - 0.5)[None, :])
+        np.copyto(cls, np.uint8(4), where=storeys < 0)
+        return cls
 
     def _palette(
-        self, bld: npt.NDArray[np.intp], hit: npt.NDArray[np.bool_], dist: npt.NDArray[np.float32]
+        self, bld: npt.NDArray[np.intp], hit: npt.NDArray[np.bool_], dist: npt.NDArray[Any]
     ) -> npt.NDArray[np.float32]:
         """Per column, the colours of the texture classes, lit and fogged: (ncol * K, 3)."""
         theme = self.theme
-        base = self._b_rgb[bld]  # (n, 3)
+        lit = self._b_lit[bld]  # (n, K, 3)
         n = len(bld)
+        light = self._light
+        fog = np.clip(dist / MAX_DISTANCE, 0.0, 1.0) ** 1.3 * theme.haze
+        fog = np.where(hit, fog, 1.0)[:, None, None]
+        haze = np.array(theme.haze_color, np.float32) * light
+        if theme.lit_windows:
+            haze = np.array(theme.haze_color, np.float32)
+        out = lit * (1.0 - fog) + haze * fog
+        result: npt.NDArray[np.float32] = out.reshape(n * _K, 3).astype(np.float32)
+        return result
+
+    def _lit_colours(self) -> npt.NDArray[np.float32]:
+        """Per building, the lit colours of the texture classes: (buildings, K, 3)."""
+        theme = self.theme
+        base = self._b_rgb  # (n, 3)
+        n = len(base)
         window = np.broadcast_to(np.array(theme.window_color, np.float32), (n, 3))
         dark_glass = base * 0.25 + np.array((26, 30, 38), np.float32)
         if theme.facade_texture == "glass":
@@ -667,13 +942,7 @@ class StreetViewRenderer:
         if theme.lit_windows:
             lit[:, 1] = colors[:, 1] * self._glow
             lit[:, 4] = np.array((255, 190, 110), np.float32) * 0.7 * self._glow
-        fog = np.clip(dist / MAX_DISTANCE, 0.0, 1.0) ** 1.3 * theme.haze
-        fog = np.where(hit, fog, 1.0)[:, None, None]
-        haze = np.array(theme.haze_color, np.float32) * light
-        if theme.lit_windows:
-            haze = np.array(theme.haze_color, np.float32)
-        out = lit * (1.0 - fog) + haze * fog
-        result: npt.NDArray[np.float32] = out.reshape(n * _K, 3).astype(np.float32)
+        result: npt.NDArray[np.float32] = lit
         return result
 
     def _sprites(
@@ -691,9 +960,9 @@ class StreetViewRenderer:
         theme = self.theme
         cell, focal = frame.cell, frame.focal
         horizon = cell / 2.0 + theme.horizon * cell
-        items: list[tuple[float, int, int, int, Any]] = []
         cam = np.array([x, y])
-        for kind, points, limit in (
+        found: list[tuple[npt.NDArray[Any], ...]] = []
+        for code, points, limit in (
             (0, self._sign_xy, _SIGN_MAX_DISTANCE),
             (1, self._trees, _TREE_MAX_DISTANCE),
         ):
@@ -706,38 +975,69 @@ class StreetViewRenderer:
             rel = rel[close]
             zf = rel @ fwd.T  # (m, 4) depth in each view
             xf = rel @ right.T
-            for i, view in zip(*np.nonzero((zf > 1.0) & (np.abs(xf) < zf + 4.0)), strict=True):
-                items.append((float(zf[i, view]), kind, int(close[i]), int(view), xf[i, view]))
-        items.sort(key=lambda item: (-item[0], item[1], item[2]))
+            at, seen_in = np.nonzero((zf > 1.0) & (np.abs(xf) < zf + 4.0))
+            found.append(
+                (zf[at, seen_in], np.full(len(at), code), close[at], seen_in, xf[at, seen_in])
+            )
+        if not found:
+            return ()
+        depth, kind, index, view, lateral = (
+            np.concatenate(parts) for parts in zip(*found, strict=True)
+        )
+        # Leave out, before the loop, what the loop would skip anyway (conservative bounds):
+        # sprites smaller than the smallest drawn size, and trees behind nearer walls over
+        # every column their sprite could cover.
+        cx = cell / 2.0 + focal * lateral / depth
+        px = focal * np.where(kind == 0, _SIGN_MAX_HEIGHT, 7.6) / depth
+        keep = px >= np.where(kind == 0, 4.4, 5.4)
+        tree = keep & (kind == 1)
+        if tree.any():
+            half = px[tree] * 0.35 + 2.0  # > half the widest tree sprite of that size
+            lo = np.clip(np.floor(cx[tree] - half), 0, cell - 1).astype(np.intp)
+            hi = np.clip(np.ceil(cx[tree] + half), 0, cell - 1).astype(np.intp)
+            base = view[tree] * cell
+            nearest = _range_max(z, base + lo, base + hi)
+            keep[np.flatnonzero(tree)[nearest < depth[tree] - 1.0 - 1e-3]] = False
+        chosen = np.flatnonzero(keep)
+        order = chosen[np.lexsort((index[chosen], kind[chosen], -depth[chosen]))]
         drawn: list[tuple[str, int, tuple[int, int, int, int]]] = []
         upper = theme.script_style == "upper"
         sign_fg, sign_bg = theme.sign_text, theme.sign_background
-        for depth, kind, index, view, lateral in items:
-            cx = cell / 2.0 + focal * lateral / depth
-            centre = int(cx)
-            zcol = z[view * cell : (view + 1) * cell]
-            if kind == 0:
-                width_m, height_m = self._sign_size[index]
-                hp = _size_bucket(focal * height_m / depth)
+        canopy, trunk = self._tree_canopy, self._tree_trunk
+        # plain Python numbers from here: the same values, without NumPy scalars
+        for d, is_tree, i, v, centre_x in zip(
+            depth[order].tolist(),
+            kind[order].tolist(),
+            index[order].tolist(),
+            view[order].tolist(),
+            cx[order].tolist(),
+            strict=True,
+        ):
+            zcol = z[v * cell : (v + 1) * cell]
+            mask: npt.NDArray[np.bool_] | None
+            if not is_tree:
+                width_m, height_m = self._sign_dims(i)
+                hp = _size_bucket(focal * height_m / d)
                 if hp < 5:
                     continue
-                if 0 <= centre < cell and zcol[centre] < depth - 0.5:
+                centre = int(centre_x)
+                if 0 <= centre < cell and zcol[centre] < d - 0.5:
                     continue  # hidden behind a nearer wall
                 rgb = _sign_sprite(
-                    self._sign_names[index], theme.sign_font, upper, sign_fg, sign_bg, hp
+                    self._sign_names[i], theme.sign_font, upper, sign_fg, sign_bg, hp
                 )
                 mask = None
-                top = horizon - focal * (_SIGN_BOTTOM + height_m - CAMERA_HEIGHT) / depth
-                tolerance = depth - width_m / 2.0 - 0.5
+                top = horizon - focal * (_SIGN_BOTTOM + height_m - CAMERA_HEIGHT) / d
+                tolerance = d - width_m / 2.0 - 0.5
             else:
-                hp = _size_bucket(focal * 7.6 / depth)
+                hp = _size_bucket(focal * 7.6 / d)
                 if hp < 6:
                     continue
-                rgb, mask = _tree_sprite(self._tree_canopy, self._tree_trunk, hp)
-                top = horizon - focal * (7.6 - CAMERA_HEIGHT) / depth
-                tolerance = depth - 1.0
+                rgb, mask = _tree_sprite(canopy, trunk, hp)
+                top = horizon - focal * (7.6 - CAMERA_HEIGHT) / d
+                tolerance = d - 1.0
             h, w = rgb.shape[:2]
-            x0 = round(cx - w / 2.0)
+            x0 = round(centre_x - w / 2.0)
             y0 = round(top)
             c0, c1 = max(0, x0), min(cell, x0 + w)
             r0, r1 = max(0, y0), min(cell, y0 + h)
@@ -747,19 +1047,40 @@ class StreetViewRenderer:
             if not visible.any():
                 continue
             sub = rgb[r0 - y0 : r1 - y0, c0 - x0 : c1 - x0]
-            where = np.broadcast_to(visible[None, :, None], sub.shape)
-            if mask is not None:
-                where = where & mask[r0 - y0 : r1 - y0, c0 - x0 : c1 - x0, None]
-            gr, gc = origins[view]
+            gr, gc = origins[v]
             target = image[gr + r0 : gr + r1, gc + c0 : gc + c1]
-            np.copyto(target, sub, where=where)
-            if kind == 0:
+            if mask is None:
+                where = np.broadcast_to(visible[None, :], sub.shape[:2])
+            else:
+                where = mask[r0 - y0 : r1 - y0, c0 - x0 : c1 - x0] & visible[None, :]
+            np.copyto(target, sub, where=where[:, :, None])
+            if not is_tree:
                 cols = np.flatnonzero(visible)
                 drawn.append(
                     (
-                        self._sign_names[index],
-                        view,
+                        self._sign_names[i],
+                        v,
                         (gc + c0 + int(cols[0]), gr + r0, gc + c0 + int(cols[-1]) + 1, gr + r1),
                     )
                 )
         return tuple(drawn)
+
+
+def _range_max(
+    values: npt.NDArray[np.float32], lo: npt.NDArray[np.intp], hi: npt.NDArray[np.intp]
+) -> npt.NDArray[np.float32]:
+    """``values[lo[i] : hi[i] + 1].max()`` for every i (a sparse table: log n vector steps)."""
+    levels = [values]
+    span = 1
+    while 2 * span <= len(values):
+        prev = levels[-1]
+        levels.append(np.maximum(prev[:-span], prev[span:]))
+        span *= 2
+    length = hi - lo + 1
+    k = np.floor(np.log2(length)).astype(np.intp)
+    out = np.empty(len(lo), dtype=values.dtype)
+    for level in np.unique(k).tolist():
+        sel = k == level
+        table = levels[level]
+        out[sel] = np.maximum(table[lo[sel]], table[hi[sel] - (1 << level) + 1])
+    return out
