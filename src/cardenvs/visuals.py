@@ -496,7 +496,7 @@ class JpegVariant(VisualVariant):
         buffer = io.BytesIO()
         Image.fromarray(image).save(buffer, format="JPEG", quality=self.quality)
         buffer.seek(0)
-        with Image.open(buffer) as decoded:
+        with Image.open(buffer, formats=["JPEG"]) as decoded:  # our own bytes
             return np.array(decoded.convert("RGB"), dtype=np.uint8)
 
 
