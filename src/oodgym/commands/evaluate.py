@@ -52,48 +52,25 @@ _positive = _int_at_least(1)
 _non_negative = _int_at_least(0)
 
 
-def _seconds(text: str) -> float:
-    """An argparse ``type`` accepting a finite number of seconds > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
-    return value
+def _number(expected: str, accept: Callable[[float], bool]) -> Callable[[str], float]:
+    """An argparse ``type`` accepting a finite float for which ``accept`` holds."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not math.isfinite(value) or not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _temperature(text: str) -> float:
-    """An argparse ``type`` accepting a finite number >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
-
-
-def _cpus(text: str) -> float:
-    """An argparse ``type`` accepting a finite number of CPUs > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of CPUs > 0, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number of CPUs > 0, got {text!r}")
-    return value
-
-
-def _probability(text: str) -> float:
-    """An argparse ``type`` accepting a number in (0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
-    return value
+_seconds = _number("seconds > 0", lambda v: v > 0)
+_temperature = _number("a number >= 0", lambda v: v >= 0)
+_cpus = _number("a number of CPUs > 0", lambda v: v > 0)
+_probability = _number("a number in (0, 1]", lambda v: 0 < v <= 1)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -68,6 +68,7 @@ __all__ = [
     "has_image",
     "make_env",
     "parse_kwargs",
+    "replay_conversation",
     "state_scorer",
 ]
 
@@ -213,6 +214,32 @@ def expert_answer(env: gym.Env[Any, Any]) -> str:
     if not isinstance(answer, str):
         raise TypeError(f"expert_action() must return a str, got {type(answer).__name__}")
     return answer
+
+
+def replay_conversation(
+    env: gym.Env[Any, Any], seed: int, step: int, protocol: str, *, who: str = ""
+) -> tuple[Any, Conversation]:
+    """Reset ``env`` with ``seed`` and play the expert to ``step``, keeping the conversation.
+
+    Returns:
+        The observation at ``step`` and the conversation (in ``protocol``) that leads to it.
+
+    Raises:
+        ValueError: The expert's episode ends before ``step`` (the message starts with ``who``).
+    """
+    observation, _ = env.reset(seed=seed)
+    talk = Conversation(protocol)
+    talk.reset(observation)
+    for done in range(step):
+        answer = expert_answer(env)
+        observation, _, terminated, truncated, info = env.step(answer)
+        talk.step(answer, observation, info, terminated, truncated)
+        if terminated or truncated:
+            raise ValueError(
+                f"{who}seed {seed}: the expert's episode ends after {done + 1} step(s), "
+                f"so step {step} does not exist"
+            )
+    return observation, talk
 
 
 def _advance(env: gym.Env[Any, Any], seed: int, start: int, stop: int) -> None:

@@ -57,11 +57,11 @@ from oodgym.integrations.scoring import (
     MAX_EXPERT_STEPS,
     STEPS,
     canonical_kwargs,
-    expert_answer,
     expert_states,
     has_image,
     make_env,
     parse_kwargs,
+    replay_conversation,
     state_scorer,
 )
 
@@ -604,18 +604,7 @@ class GymEnvironment:
         seed = _index(row["seed"], "seed", 0)
         step = _index(row.get("step", 0) or 0, "step", 0)
         env = self._environment(env_id, kwargs_json)
-        observation, _ = env.reset(seed=seed)
-        talk = Conversation(protocol)
-        talk.reset(observation)
-        for done in range(step):
-            answer = expert_answer(env)
-            observation, _, terminated, truncated, info = env.step(answer)
-            talk.step(answer, observation, info, terminated, truncated)
-            if terminated or truncated:
-                raise ValueError(
-                    f"reset(): seed {seed}: the expert's episode ends after {done + 1} step(s), "
-                    f"so step {step} does not exist"
-                )
+        observation, talk = replay_conversation(env, seed, step, protocol, who="reset(): ")
         prompt = row.get("prompt")
         if isinstance(prompt, list) and prompt and isinstance(prompt[-1], Mapping):
             # Contained, not equal: a prompt may be given extra instructions around it.

@@ -54,11 +54,11 @@ import numpy as np
 from oodgym.conversation import Conversation, Message, check_protocol, images_as_placeholders
 from oodgym.integrations.scoring import (
     canonical_kwargs,
-    expert_answer,
     expert_states,
     has_image,
     make_env,
     parse_kwargs,
+    replay_conversation,
     state_scorer,
 )
 from oodgym.integrations.trl import completion_text
@@ -553,18 +553,7 @@ class GymInteraction:
             reason = self._refusal(env, key, protocol)
             if reason is not None:
                 raise ValueError(f"GymInteraction: {reason}")
-            observation, _ = env.reset(seed=seed)
-            talk = Conversation(protocol)
-            talk.reset(observation)
-            for done in range(step):
-                answer = expert_answer(env)
-                observation, _, terminated, truncated, info = env.step(answer)
-                talk.step(answer, observation, info, terminated, truncated)
-                if terminated or truncated:
-                    raise ValueError(
-                        f"seed {seed}: the expert's episode ends after {done + 1} step(s), "
-                        f"so step {step} does not exist"
-                    )
+            _, talk = replay_conversation(env, seed, step, protocol)
         except BaseException:
             with self._lock:
                 self._idle.setdefault(key, []).append(env)
