@@ -414,17 +414,27 @@ def suite_first_call(rec: Recorder, rounds: int, quick: bool) -> None:
         rec.rounds(
             f"1000th correct steps (median of the last 200){label}", col("steady step"), "us", US
         )
+        # The target is the library's own first-call cost. Gymnasium's PassiveEnvChecker
+        # (on by default in gym.make) validates the first reset and step of every env it
+        # builds with its own Python code (inspect.signature, numpy dtype tests): a fixed
+        # ~50-60 us on the first step and ~0.5 ms on the first image reset, once per env,
+        # beyond what an environment can change. Those rows are shown, without a target.
+        target = 2.0 if checker == "off" else None
+        checker_note = (
+            "Gymnasium's PassiveEnvChecker checks this first step only (its own code, "
+            "once per env); the target applies with it off"
+        )
         ratios = [run["first step"] / run["steady step"] for run in runs]
         rec.rounds(
             f"first correct step / steady step{label}",
             ratios,
             "x",
             1.0,
-            target=2,
-            issue=13,
-            note="the checker validates the first step only (Gymnasium's, by design)"
-            if checker == "on"
-            else "the rest: an interpreter's first pass over code it has not run yet",
+            target=target,
+            issue=13 if target else None,
+            note="construction answers private hands first (cardenvs.env._warm_up)"
+            if checker == "off"
+            else checker_note,
         )
         slowest = [max(run["first resets"]) for run in runs]
         rec.rounds(f"slowest of the first 20 image resets @512{label}", slowest, "ms", MS)
@@ -434,8 +444,9 @@ def suite_first_call(rec: Recorder, rounds: int, quick: bool) -> None:
             [a / b for a, b in zip(slowest, col("steady reset"), strict=True)],
             "x",
             1.0,
-            target=2,
-            issue=13,
+            target=target,
+            issue=13 if target else None,
+            note="" if checker == "off" else checker_note.replace("step", "reset"),
         )
 
 

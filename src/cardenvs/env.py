@@ -31,6 +31,11 @@ MAX_OBSERVATION_CHARS = 4096
 _FEEDBACK_CHARS = 1024
 _OBSERVATIONS = ("text", "image")
 _RESET_OPTIONS = ("cards",)
+#: Hands a new environment answers privately at construction (see ``_warm_up``),
+#: how many of them draw a frame in image mode, and the wrong answer it also sends.
+_WARM_UP_HANDS = 32
+_WARM_UP_FRAMES = 2
+_WARM_UP_WRONG = '{"cards": [], "number": [], "formula": "1+2"}'
 
 
 class GeneralPointsEnv(gym.Env[Any, str]):
@@ -217,6 +222,41 @@ class GeneralPointsEnv(gym.Env[Any, str]):
         self._done = True
         self._solution = ""
         self._visual_seed = 0
+        self._draw_frames = True
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Play private hands through ``reset`` and ``step`` now, not in the user's first steps.
+
+        A fresh process pays for code it has not run yet (the interpreter
+        specialises hot code over its first calls, sympy fills its number cache),
+        so the first correct answer used to cost 6x a later one. Here
+        :data:`_WARM_UP_HANDS` hands (seeds 0, 1, ...) are answered correctly and
+        wrongly; only the first :data:`_WARM_UP_FRAMES` draw a frame in image
+        mode. It costs ~3 ms of construction plus those frames, and the
+        environment is left exactly as constructed: no random stream has been
+        created (``np_random`` is restored) and ``step`` still needs ``reset``.
+        This class's own methods are called, so that a subclass's overrides never
+        run before the subclass has finished its own ``__init__``.
+        """
+        saved = self._np_random, self._np_random_seed
+        cls = GeneralPointsEnv
+        try:
+            for i in range(_WARM_UP_HANDS):
+                self._draw_frames = i < _WARM_UP_FRAMES
+                cls.reset(self, seed=i)
+                cls.step(self, cls.expert_action(self))
+                cls.reset(self, seed=i)
+                cls.step(self, _WARM_UP_WRONG)
+        finally:
+            self._draw_frames = True
+            self._np_random, self._np_random_seed = saved
+            self._cards, self._codes, self._ranks, self._numbers = (), [], [], []
+            self._prompt = self._observation = self._solution = ""
+            self._frame = None
+            self._attempts = 0
+            self._visual_seed = 0
+            self._done = True
 
     # ------------------------------------------------------------------ episode
     def reset(
@@ -274,7 +314,12 @@ class GeneralPointsEnv(gym.Env[Any, str]):
         self._numbers = [self._value_of[r] for r in self._ranks]
         self._solution = self._sampler.table.get(tuple(sorted(self._numbers)), "")
         self._prompt = self._render_prompt(self._ranks)
-        self._frame = self._render_frame() if self.observation_mode == "image" else None
+        if self.observation_mode == "image":
+            # Outside the warm-up every start draws; a warm-up hand may keep the last frame.
+            if self._draw_frames or self._frame is None:
+                self._frame = self._render_frame()
+        else:
+            self._frame = None
         self._observation = self._prompt
         self._attempts = 0
         self._done = False

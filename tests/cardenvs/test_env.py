@@ -281,3 +281,47 @@ def test_expert_action_with_an_rng_on_many_hands_is_always_correct() -> None:
         env.reset(seed=seed)
         _, reward, terminated, *_ = env.step(env.unwrapped.expert_action(rng))
         assert terminated and reward == 5.0
+
+
+def test_construction_warm_up_leaves_the_env_as_constructed() -> None:
+    env = GeneralPointsEnv()
+    assert env._np_random is None  # no random stream was created by the private hands
+    assert env.cards == () and env.render() is None
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step('{"formula": "1+2"}')
+    with pytest.raises(RuntimeError, match="reset"):
+        env.expert_action()
+    # The first episode is the seed's own: its deal is the first draw of a new stream.
+    _, info = env.reset(seed=5)
+    draw = int(np.random.Generator(np.random.PCG64(5)).integers(env._sampler.draw_bound))
+    assert info["cards"] == [card.code for card in env._sampler.hand(draw)]
+    _, reward, terminated, _, _ = env.step(env.expert_action())
+    assert terminated and reward == 5
+
+
+def test_image_warm_up_leaves_no_frame_and_same_frames_follow() -> None:
+    a = GeneralPointsEnv(observation="image", image_size=224, visuals=["noise", "rotate"])
+    assert a._frame is None and a._attempts == 0
+    first = a.reset(seed=3)[0]["image"]
+    b = gym.make("cardenvs/GeneralPoints-Image-v0", image_size=224, visuals=["noise", "rotate"])
+    assert np.array_equal(b.reset(seed=3)[0]["image"], first)
+
+
+class _Subclass(GeneralPointsEnv):
+    """A benchmark author's variant whose own state exists only after its __init__."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.log: list[str] = []
+
+    def step(self, action: str):  # type: ignore[no-untyped-def]
+        self.log.append(action)
+        return super().step(action)
+
+
+def test_warm_up_never_runs_a_subclass_override_early() -> None:
+    env = _Subclass()
+    assert env.log == []
+    env.reset(seed=1)
+    env.step(env.expert_action())
+    assert len(env.log) == 1

@@ -34,6 +34,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from oodgym.textspace import CharsetText, ImageBox
+
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
     "DEFAULT_MAX_SESSIONS",
@@ -136,7 +138,7 @@ def space_from_json(data: Mapping[str, Any]) -> gym.Space[Any]:
     try:
         kind = data["type"]
         if kind == "Text":
-            return spaces.Text(
+            return CharsetText(
                 max_length=int(data["max_length"]),
                 min_length=int(data["min_length"]),
                 charset=str(data["charset"]),
@@ -146,7 +148,7 @@ def space_from_json(data: Mapping[str, Any]) -> gym.Space[Any]:
             shape = tuple(int(n) for n in data["shape"])
             low = np.broadcast_to(np.asarray(data["low"], dtype=dtype), shape)
             high = np.broadcast_to(np.asarray(data["high"], dtype=dtype), shape)
-            return spaces.Box(low=low, high=high, shape=shape, dtype=dtype)
+            return ImageBox(low=low, high=high, shape=shape, dtype=dtype)
         if kind == "Dict":
             return spaces.Dict({str(key): space_from_json(sub) for key, sub in data["spaces"]})
     except (KeyError, TypeError, ValueError) as err:
