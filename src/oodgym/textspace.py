@@ -89,7 +89,7 @@ class ImageBox(spaces.Box):
         """Whether ``x`` is an image of this space (``Box.contains``' answer, faster)."""
         if self._whole_range and isinstance(x, np.ndarray) and np.can_cast(x.dtype, np.uint8):
             return x.shape == self.shape
-        return super().contains(x)
+        return bool(super().contains(x))
 
 
 def prompt_image_space(text: spaces.Text, image_size: int) -> spaces.Dict:
