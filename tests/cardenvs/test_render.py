@@ -373,3 +373,10 @@ def test_image_envs_draw_their_cards_at_construction() -> None:
     for seed in range(8):
         env.reset(seed=seed)
     assert TABLE_SPRITES.stats().misses == misses  # every card was already drawn
+
+
+def test_draw_width_is_validated() -> None:
+    for bad in (0.0, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="draw_width"):
+            CardPlacement("AS", 0.5, 0.5, 0.2, draw_width=bad)
+    assert CardPlacement("AS", 0.5, 0.5, 0.2, draw_width=0.1).draw_width == 0.1

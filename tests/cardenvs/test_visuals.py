@@ -300,3 +300,120 @@ def test_rotate_and_jitter_ranges() -> None:
     for before, after in zip(scene.cards, jittered.cards, strict=True):
         assert abs(after.center_x - before.center_x) <= 0.03
         assert abs(after.center_y - before.center_y) <= 0.03
+
+
+# --------------------------------------------------------------------------- fast variants
+FAST = ["rotate", "noise", "blur", "scale-shift"]
+
+
+def _env_frames(name: str, seeds: list[int]) -> list[np.ndarray]:
+    import gymnasium as gym
+
+    import cardenvs  # noqa: F401
+
+    env = gym.make("cardenvs/GeneralPoints-Image-v0", image_size=256, visuals=[name])
+    return [env.reset(seed=seed)[0]["image"] for seed in seeds]
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_fresh_envs_same_seed_same_bytes(name: str) -> None:
+    first = _env_frames(name, [3, 4, 3])
+    second = _env_frames(name, [3, 4, 3])
+    for a, b in zip(first, second, strict=True):
+        assert a.dtype == np.uint8 and a.shape == (256, 256, 3)
+        assert np.array_equal(a, b)
+    assert np.array_equal(first[0], first[2])
+    if name != "blur":  # blur draws nothing: its images differ only through the deal
+        assert not np.array_equal(observe([name], 1), observe([name], 2))
+    assert not np.array_equal(first[0], first[1])
+
+
+def test_same_bytes_in_another_process() -> None:
+    import hashlib
+    import subprocess
+    import sys
+
+    code = (
+        "import hashlib, numpy as np\n"
+        "from cardenvs.visuals import render_observation\n"
+        f"for name in {FAST!r}:\n"
+        "    image = render_observation(['AS', '10C', 'QH', '7D'], size=256, variants=[name],\n"
+        "                               rng=np.random.default_rng(11))\n"
+        "    print(hashlib.sha256(image.tobytes()).hexdigest())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    here = [hashlib.sha256(observe([name], 11).tobytes()).hexdigest() for name in FAST]
+    assert out == here
+
+
+def test_noise_is_gaussian_with_sigma() -> None:
+    grey = np.full((256, 256, 3), 128, dtype=np.uint8)
+    variant = NoiseVariant(sigma=10)
+    a = variant.image(grey, np.random.default_rng(0)).astype(float) - 128
+    b = variant.image(grey, np.random.default_rng(1)).astype(float) - 128
+    assert abs(a.mean()) < 0.2 and a.std() == pytest.approx(10, rel=0.03)
+    assert not np.array_equal(a, b)
+    # Channels and neighbours are uncorrelated.
+    assert abs(np.corrcoef(a[..., 0].ravel(), a[..., 1].ravel())[0, 1]) < 0.03
+    assert abs(np.corrcoef(a[:, :-1].ravel(), a[:, 1:].ravel())[0, 1]) < 0.03
+    assert np.array_equal(NoiseVariant(sigma=0).image(grey, np.random.default_rng(0)), grey)
+
+
+def test_blur_matches_a_gaussian_and_grows_with_radius() -> None:
+    from PIL import Image, ImageFilter
+
+    image = observe([{"name": "background", "texture": "felt"}], 0)
+    previous = 0.0
+    for radius in (0.5, 1.5, 3.0, 6.0):
+        blurred = resolve_visuals([{"name": "blur", "radius": radius}])[0].image(
+            image, np.random.default_rng(0)
+        )
+        reference = np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(radius)))
+        diff = np.abs(blurred.astype(int) - reference)
+        assert diff.mean() < 1.0 and diff.max() <= 12
+        change = float(np.abs(blurred.astype(int) - image).mean())
+        assert change > previous
+        previous = change
+
+
+def test_rotate_sprite_matches_pillow() -> None:
+    from PIL import Image
+
+    from cardenvs.render.table import rotate_sprite
+
+    sprite = card_sprite("10C", "classic", 80)
+    for angle in (-13.0, 7.5, 90.0):
+        ours = rotate_sprite(sprite, angle, (0, 0, 0))
+        theirs = np.asarray(
+            Image.fromarray(sprite, "RGBA").rotate(
+                angle, resample=Image.Resampling.BILINEAR, expand=True, fillcolor=(0, 0, 0, 0)
+            )
+        )
+        h = min(ours.shape[0], theirs.shape[0])
+        w = min(ours.shape[1], theirs.shape[1])
+        assert abs(ours.shape[0] - theirs.shape[0]) <= 1
+        assert abs(ours.shape[1] - theirs.shape[1]) <= 1
+        # Compare the alpha of the central region (same direction and size).
+        a = ours[(ours.shape[0] - h) // 2 :][:h, (ours.shape[1] - w) // 2 :][:, :w, 3]
+        b = theirs[(theirs.shape[0] - h) // 2 :][:h, (theirs.shape[1] - w) // 2 :][:, :w, 3]
+        assert np.abs(a.astype(int) - b).mean() < 12
+
+
+def test_scale_shift_resamples_drawn_cards() -> None:
+    scene = default_scene(HAND, SIZE)
+    same = dataclasses.replace(
+        scene,
+        cards=tuple(dataclasses.replace(c, draw_width=c.width) for c in scene.cards),
+    )
+    assert np.array_equal(render_table(scene), render_table(same))
+    scaled = ScaleShiftVariant(min_scale=1.1, max_scale=1.1, max_shift=0).scene(
+        scene, np.random.default_rng(0)
+    )
+    assert all(c.draw_width == pytest.approx(0.21) for c in scaled.cards)
+    image = render_table(scaled)
+    assert image.shape == (SIZE, SIZE, 3)
+    # Cards are larger: more non-table pixels than the unscaled layout.
+    table = np.array((0x35, 0x65, 0x4D))
+    assert (image != table).any(axis=2).sum() > (render_table(scene) != table).any(axis=2).sum()

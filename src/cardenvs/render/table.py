@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from cardenvs.render.sprites import (
+    CARD_ASPECT,
     MAX_SPRITE_WIDTH,
     MIN_SPRITE_WIDTH,
     card_sprite,
@@ -48,6 +50,7 @@ __all__ = [
     "default_scene",
     "prepared_sprite",
     "render_table",
+    "rotate_sprite",
 ]
 
 #: Allowed image sizes (pixels, inclusive).
@@ -75,8 +78,12 @@ TEXTURE_MAPS: ByteCache[tuple[int, str], tuple[np.ndarray, np.ndarray]] = ByteCa
     "cardenvs.textures", 16 << 20, description="table textures per (size, texture)"
 )
 #: Card sprites as the table composites them (contiguous colours and coverage; the same
-#: bytes as :data:`cardenvs.render.sprites.SPRITES`, laid out for copying).
-TABLE_SPRITES: ByteCache[tuple[str, CardStyle, int], _Prepared] = ByteCache(
+#: bytes as :data:`cardenvs.render.sprites.SPRITES`, laid out for copying), per
+#: ``(code, style, width)``, and per ``(code, style, width, drawn width)`` for sprites
+#: resampled from another width (:attr:`CardPlacement.draw_width`).
+TABLE_SPRITES: ByteCache[
+    tuple[str, CardStyle, int] | tuple[str, CardStyle, int, int], _Prepared
+] = ByteCache(
     "cardenvs.table_sprites", 96 << 20, description="card sprites laid out for compositing"
 )
 
@@ -143,8 +150,13 @@ class CardPlacement:
         center_x: Card centre, fraction of the image width (may leave [0, 1]).
         center_y: Card centre, fraction of the image height.
         width: Card width, fraction of the image width (height is 1.4 times the width).
-        angle: Counter-clockwise rotation in degrees; 0 takes the fast path.
+        angle: Counter-clockwise rotation in degrees; 0 takes the fast path. Rotated
+            cards are sampled bilinearly (see :func:`rotate_sprite`).
         occlusion: Optional grey rectangle over the card.
+        draw_width: ``None`` (default) draws the card at ``width``. Otherwise the
+            card is drawn at this width (fraction of the image width, in (0, 1]) and
+            resampled to ``width`` (bilinear): a continuous range of widths then costs
+            one drawing per card plus cheap resamples (the ``scale-shift`` variant).
     """
 
     code: str
@@ -153,6 +165,7 @@ class CardPlacement:
     width: float
     angle: float = 0.0
     occlusion: Occlusion | None = None
+    draw_width: float | None = None
 
     def __post_init__(self) -> None:
         parse_card(self.code)
@@ -162,6 +175,12 @@ class CardPlacement:
         width = _check_finite("CardPlacement.width", self.width)
         if not 0.0 < width <= 1.0:
             raise ValueError(f"CardPlacement.width must be in (0, 1], got {self.width!r}")
+        if self.draw_width is not None:
+            drawn = _check_finite("CardPlacement.draw_width", self.draw_width)
+            if not 0.0 < drawn <= 1.0:
+                raise ValueError(
+                    f"CardPlacement.draw_width must be None or in (0, 1], got {self.draw_width!r}"
+                )
         if self.occlusion is not None and not isinstance(self.occlusion, Occlusion):
             raise ValueError(
                 f"CardPlacement.occlusion must be an Occlusion or None, got {self.occlusion!r}"
@@ -361,9 +380,57 @@ def prepared_sprite(code: str, style: CardStyle, width: int) -> _Prepared:
     return prepared
 
 
-def _sprite_with_extras(card: CardPlacement, style: CardStyle, width: int) -> _Prepared:
+def _source_rgba(card: CardPlacement, style: CardStyle, width: int, size: int) -> np.ndarray:
+    """The card's RGBA sprite at ``width`` pixels: drawn, or resampled from ``draw_width``."""
+    if card.draw_width is None:
+        return card_sprite(card.code, style, width)
+    drawn = _pixel_width(card.draw_width, size)
+    if drawn == width:
+        return card_sprite(card.code, style, width)
+    return _resampled_sprite(card.code, style, drawn, width)
+
+
+def _pixel_width(width: float, size: int) -> int:
+    return min(max(round(width * size), MIN_SPRITE_WIDTH), MAX_SPRITE_WIDTH)
+
+
+def _resampled_sprite(code: str, style: CardStyle, drawn: int, width: int) -> np.ndarray:
+    """The sprite drawn at ``drawn`` pixels, resampled to ``width`` (bilinear; read-only).
+
+    The four channels are resampled independently (colour is not weighted by
+    coverage): transparent pixels carry the border colour, as in a drawn sprite,
+    so edges keep clean colours.
+    """
+    rgba = np.ascontiguousarray(card_sprite(code, style, drawn))
+    height = round(width * CARD_ASPECT)
+    # "CMYK" is Pillow's plain four-channel mode: no alpha premultiplication.
+    four = Image.frombuffer("CMYK", (rgba.shape[1], rgba.shape[0]), rgba, "raw", "CMYK", 0, 1)
+    resized = four.resize((width, height), Image.Resampling.BILINEAR)
+    array = np.frombuffer(resized.tobytes(), dtype=np.uint8).reshape(height, width, 4)
+    array.flags.writeable = False
+    return array
+
+
+def _sprite_for(card: CardPlacement, style: CardStyle, width: int, size: int) -> _Prepared:
+    """The card ready to composite: cached when unrotated and unoccluded."""
+    if card.angle % 360.0 == 0.0 and card.occlusion is None:
+        if card.draw_width is None:
+            return prepared_sprite(card.code, style, width)
+        drawn = _pixel_width(card.draw_width, size)
+        if drawn == width:
+            return prepared_sprite(card.code, style, width)
+        key = (card.code, style, width, drawn)
+        prepared = TABLE_SPRITES.get(key)
+        if prepared is None:
+            rgba = _resampled_sprite(card.code, style, drawn, width)
+            prepared = TABLE_SPRITES.put(key, _Prepared(rgba))
+        return prepared
+    return _sprite_with_extras(card, style, width, size)
+
+
+def _sprite_with_extras(card: CardPlacement, style: CardStyle, width: int, size: int) -> _Prepared:
     """Sprite with its occlusion drawn and rotation applied (not cached)."""
-    rgba = card_sprite(card.code, style, width)
+    rgba = _source_rgba(card, style, width, size)
     occ = card.occlusion
     if occ is not None:
         rgba = rgba.copy()
@@ -374,24 +441,128 @@ def _sprite_with_extras(card: CardPlacement, style: CardStyle, width: int) -> _P
         visible = region[:, :, 3] > 0
         region[:, :, :3][visible] = occ.grey
     if card.angle % 360.0 != 0.0:
-        border = style.border
-        image = Image.fromarray(rgba, "RGBA").rotate(
-            card.angle,
-            resample=Image.Resampling.BICUBIC,
-            expand=True,
-            fillcolor=(*border, 0),
-        )
-        rgba = np.asarray(image)
+        rgba = rotate_sprite(rgba, card.angle, style.border)
     return _Prepared(rgba, cached=False)
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(name: str, count: int, dtype: type[np.generic]) -> np.ndarray:
+    """A per-thread scratch array of ``count`` elements (contents undefined), reused."""
+    buffers: dict[str, np.ndarray] | None = getattr(_SCRATCH, "buffers", None)
+    if buffers is None:
+        buffers = _SCRATCH.buffers = {}
+    buffer = buffers.get(name)
+    if buffer is None or buffer.size < count or buffer.dtype != dtype:
+        buffer = buffers[name] = np.empty(max(count, 1 << 14), dtype=dtype)
+    return buffer[:count]
+
+
+_ROTATION_PAD = 2  # transparent pixels around a sprite before sampling it
+_SUBPIXEL_BITS = 4  # bilinear weights in 1/16 steps
+
+
+def rotate_sprite(rgba: np.ndarray, angle: float, fill: tuple[int, int, int]) -> np.ndarray:
+    """Rotate an RGBA sprite counter-clockwise by ``angle`` degrees about its centre.
+
+    The result is enlarged to hold the whole rotated sprite (its centre stays the
+    centre) and sampled bilinearly, with source positions and weights in steps of
+    1/16 pixel, in integer NumPy arithmetic (the four channels of a pixel are
+    interpolated together, two 16-bit lanes per 32-bit word). Pixels outside the
+    sprite are ``(*fill, 0)``, so edges blend towards ``fill`` (the card's border
+    colour). The result depends only on the arguments.
+
+    Args:
+        rgba: ``uint8`` array of shape (height, width, 4).
+        angle: Degrees, counter-clockwise.
+        fill: Colour of the transparent surroundings.
+
+    Returns:
+        A new C-contiguous ``uint8`` array of shape (new height, new width, 4).
+    """
+    h, w = rgba.shape[:2]
+    pad = _ROTATION_PAD
+    stride = w + 2 * pad
+    padded = np.empty((h + 2 * pad, stride, 4), dtype=np.uint8)
+    padded.view(np.uint32).fill(int(np.array((*fill, 0), dtype=np.uint8).view(np.uint32)[0]))
+    padded[pad : pad + h, pad : pad + w] = rgba
+    theta = math.radians(angle)
+    cos, sin = round(math.cos(theta), 15), round(math.sin(theta), 15)
+    out_w = max(1, math.ceil(abs(w * cos) + abs(h * sin) - 1e-6))
+    out_h = max(1, math.ceil(abs(w * sin) + abs(h * cos) - 1e-6))
+    # Source position (pixel centres of the padded sprite) of each output pixel centre,
+    # in fixed point with 16 fractional bits: a row term plus a column term. Large
+    # temporaries live in per-thread scratch buffers (no page faults per call).
+    unit = float(1 << 16)
+    xs = np.arange(out_w, dtype=np.float64) + (0.5 - out_w / 2)
+    ys = np.arange(out_h, dtype=np.float64) + (0.5 - out_h / 2)
+    x_of_col = np.rint((xs * cos + (w / 2 - 0.5 + pad)) * unit).astype(np.int32)
+    x_of_row = np.rint(ys * sin * unit).astype(np.int32)
+    y_of_col = np.rint((xs * sin + (h / 2 - 0.5 + pad)) * unit).astype(np.int32)
+    y_of_row = np.rint(ys * cos * unit).astype(np.int32)
+    n = out_w * out_h
+    qx = _scratch("qx", n, np.int32)
+    qy = _scratch("qy", n, np.int32)
+    np.subtract(x_of_col[None, :], x_of_row[:, None], out=qx.reshape(out_h, out_w))
+    np.add(y_of_col[None, :], y_of_row[:, None], out=qy.reshape(out_h, out_w))
+    sub = 16 - _SUBPIXEL_BITS  # fixed point down to 1/16 pixel, rounded
+    for q, limit in ((qx, w + 2 * pad - 2), (qy, h + 2 * pad - 2)):
+        q += 1 << (sub - 1)
+        q >>= sub
+        np.clip(q, 0, limit << _SUBPIXEL_BITS, out=q)
+    one = 1 << _SUBPIXEL_BITS
+    index = _scratch("index", 4 * n, np.int32).reshape(4, n)
+    np.right_shift(qy, _SUBPIXEL_BITS, out=index[0])
+    index[0] *= stride
+    np.right_shift(qx, _SUBPIXEL_BITS, out=index[1])
+    index[0] += index[1]
+    for row, offset in ((1, 1), (2, stride), (3, stride + 1)):
+        np.add(index[0], offset, out=index[row])
+    fx = _scratch("fx", n, np.uint32)
+    fy = _scratch("fy", n, np.uint32)
+    np.bitwise_and(qx, one - 1, out=fx, casting="unsafe")
+    np.bitwise_and(qy, one - 1, out=fy, casting="unsafe")
+    wx = _scratch("wx", 4 * n, np.uint32).reshape(4, n)
+    np.subtract(one, fx, out=wx[0])
+    wx[1] = fx
+    wx[2] = wx[0]
+    wx[3] = fx
+    wy = _scratch("wy", n, np.uint32)
+    np.subtract(one, fy, out=wy)
+    pixels = padded.view(np.uint32).reshape(-1)
+    corners = _scratch("corners", 4 * n, np.uint32).reshape(4, n)
+    pixels.take(index, out=corners)  # top-left, top-right, bottom-left, bottom-right
+    part = _scratch("part", 4 * n, np.uint32).reshape(4, n)
+    lanes = np.uint32(0x00FF00FF)
+    result = np.empty(n, dtype=np.uint32)
+    for shift in (8, 0):  # channels 1 and 3, then 0 and 2, in 16-bit lanes
+        np.right_shift(corners, shift, out=part)
+        part &= lanes
+        part *= wx
+        top, bottom = part[0], part[2]
+        top += part[1]
+        bottom += part[3]
+        top *= wy
+        bottom *= fy
+        top += bottom
+        top += np.uint32(0x00800080)  # rounding, in both lanes
+        top >>= 8
+        top &= lanes
+        if shift:
+            np.left_shift(top, shift, out=result)
+        else:
+            result |= top
+    return result.view(np.uint8).reshape(out_h, out_w, 4)
 
 
 def _composite(out: np.ndarray, sprite: _Prepared, top: int, left: int) -> None:
     """Blend ``sprite`` into ``out`` with its top-left corner at (top, left); clips.
 
-    The sprite's opaque rows are copied; elsewhere opaque pixels are copied,
-    transparent ones skipped and the rest blended with
+    The sprite's opaque rows are copied and every other pixel is blended with
     ``(out * (255 - a) + rgb * a + 127) // 255``, the formula that gives ``out``
-    at ``a = 0`` and ``rgb`` at ``a = 255``: one formula for every pixel.
+    at ``a = 0`` and ``rgb`` at ``a = 255``: one formula for every pixel, applied
+    to whole row bands at once.
     """
     size_y, size_x = out.shape[:2]
     height, width = sprite.alpha.shape
@@ -420,16 +591,12 @@ def _composite(out: np.ndarray, sprite: _Prepared, top: int, left: int) -> None:
             mixed //= 255
             target[...] = mixed
             continue
-        alpha = sprite.alpha[y0 - top : y1 - top, sx0:sx1]
-        np.copyto(target, rgb, where=(alpha == 255)[:, :, None])
-        partial = np.nonzero((alpha != 0) & (alpha != 255))
-        if partial[0].size:
-            a = alpha[partial].astype(np.uint16)[:, None]
-            mixed = target[partial] * (255 - a)
-            mixed += rgb[partial] * a
-            mixed += 127
-            mixed //= 255
-            target[partial] = mixed
+        alpha = np.repeat(sprite.alpha[y0 - top : y1 - top, sx0:sx1, None], 3, axis=2)
+        mixed = target * (255 - alpha).astype(np.uint16)
+        mixed += rgb * alpha.astype(np.uint16)
+        mixed += 127
+        mixed //= 255
+        target[...] = mixed
 
 
 def render_table(scene: TableScene) -> np.ndarray:
@@ -442,11 +609,8 @@ def render_table(scene: TableScene) -> np.ndarray:
     style = get_card_style(scene.style)
     out: np.ndarray = _background(size, scene.background, scene.texture).copy()
     for card in scene.cards:
-        width = min(max(round(card.width * size), MIN_SPRITE_WIDTH), MAX_SPRITE_WIDTH)
-        if card.angle % 360.0 == 0.0 and card.occlusion is None:
-            sprite = prepared_sprite(card.code, style, width)
-        else:
-            sprite = _sprite_with_extras(card, style, width)
+        width = _pixel_width(card.width, size)
+        sprite = _sprite_for(card, style, width, size)
         # Centre of the unrotated card; rotation with expand=True keeps the centre.
         cx, cy = card.center_x * size, card.center_y * size
         height, sprite_width = sprite.alpha.shape
