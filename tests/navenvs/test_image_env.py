@@ -1,6 +1,10 @@
+import hashlib
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -26,6 +30,52 @@ def test_image_observations_are_deterministic_and_in_the_space() -> None:
     assert "top-left" in obs_a["text"] or "front" in obs_a["text"].lower()
     other, _ = a.reset(seed=6)
     assert not np.array_equal(other["image"], obs_a["image"])
+
+
+def _episode_frames(env_id: str, seed: int) -> list[np.ndarray]:
+    """Every image of one episode answered correctly to the end, in a fresh env."""
+    env = gym.make(env_id, image_size=256)
+    obs, _ = env.reset(seed=seed)
+    frames = [obs["image"]]
+    done = False
+    while not done:
+        obs, _, terminated, truncated, _ = env.step(env.unwrapped.expert_action())
+        done = terminated or truncated
+        frames.append(obs["image"])
+    return frames
+
+
+def _digest(frames: list[np.ndarray]) -> str:
+    digest = hashlib.sha256()
+    for frame in frames:
+        digest.update(np.ascontiguousarray(frame).tobytes())
+    return digest.hexdigest()
+
+
+_DIGEST_SCRIPT = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from test_image_env import _digest, _episode_frames
+print(_digest(_episode_frames(sys.argv[2], int(sys.argv[3]))))
+"""
+
+
+@pytest.mark.parametrize(("env_id", "seed"), [(IMAGE, 21), (VISUAL_OOD, 13)])
+def test_same_seed_same_frames_over_an_episode_and_across_processes(env_id: str, seed: int) -> None:
+    first = _episode_frames(env_id, seed)
+    second = _episode_frames(env_id, seed)
+    assert len(first) == len(second) >= 3
+    for a, b in zip(first, second, strict=True):
+        assert np.array_equal(a, b) and a.flags.writeable and not np.shares_memory(a, b)
+    assert any(not np.array_equal(first[0], frame) for frame in first[1:])
+    out = subprocess.run(
+        [sys.executable, "-c", _DIGEST_SCRIPT, str(Path(__file__).parent), env_id, str(seed)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONHASHSEED": "random"},
+    )
+    assert out.stdout.strip() == _digest(first)
 
 
 def test_views_change_when_the_agent_moves_and_not_when_it_fails() -> None:

@@ -10,9 +10,10 @@ import pytest
 
 from navenvs import geo
 from navenvs.city import City, build_city, sample_route
-from navenvs.render import LAYOUT_TEXT, VIEW_LAYOUT, StreetView, StreetViewRenderer
+from navenvs.render import LAYOUT_TEXT, VIEW_LAYOUT, StreetView, StreetViewRenderer, streetview
 from navenvs.render.streetview import (
     RENDERERS,
+    SIGN_GLYPHS,
     SIGN_MASTERS,
     SIGN_SPRITES,
     TREE_SPRITES,
@@ -70,6 +71,7 @@ def test_shape_dtype_and_determinism() -> None:
     assert isinstance(a, StreetView)
     assert a.image.shape == (SIZE, SIZE, 3) and a.image.dtype == np.uint8
     assert a.image.flags.c_contiguous
+    assert not a.image.flags.writeable  # the env hands out copies
     assert np.array_equal(a.image, b.image)
     assert a.signs == b.signs
     big = _renderer().render(lat, lng, heading)
@@ -136,6 +138,43 @@ def test_landmark_sign_straight_ahead() -> None:
     # the sign background colour dominates the box
     bg = np.array(resolve_theme(TRAINING_THEME).sign_background)
     assert (np.abs(patch - bg).sum(axis=2) < 40).mean() > 0.3
+
+
+def test_sign_lettering_is_legible_in_the_theme_colours() -> None:
+    """A near sign shows its background, a frame and lettering in the theme's text colour."""
+    lat, lng, heading, name = _spot()
+    theme = resolve_theme(TRAINING_THEME)
+    view = _renderer().render(lat, lng, heading, size=512)
+    x0, y0, x1, y1 = next(box for n, v, box in view.signs if n == name and v == 0)
+    patch = view.image[y0:y1, x0:x1].astype(int)
+    fg, bg = np.array(theme.sign_text), np.array(theme.sign_background)
+    # how far each pixel lies from the background towards the lettering colour
+    towards = ((patch - bg) * (fg - bg)).sum(axis=2) / float(((fg - bg) ** 2).sum())
+    near_fg = towards > 0.5
+    near_bg = np.abs(patch - bg).sum(axis=2) < 60
+    assert 0.03 < near_fg.mean() < 0.6 and near_bg.mean() > 0.3, (near_fg.mean(), near_bg.mean())
+    # lettering on more than one row band and column band: text, not a smear
+    rows, cols = np.flatnonzero(near_fg.any(axis=1)), np.flatnonzero(near_fg.any(axis=0))
+    assert rows.size >= 5 and cols.size >= 0.5 * patch.shape[1]
+
+
+def test_sign_sprites_compose_glyphs_of_every_script() -> None:
+    """Latin, accented and CJK names: lettering inside the frame, the frame on the edge."""
+    fg, bg = (250, 250, 250), (20, 40, 90)
+    for text, font in (
+        ("Ibáñez & Sons Grill", "DejaVuSerif-BoldItalic.ttf"),
+        ("東京ラーメン Tokyo Ramen", "DroidSansFallbackFull.ttf"),
+        ("Café Zürich", "DejaVuSansMono-Bold.ttf"),
+    ):
+        master = streetview._sign_master(text, font, False)
+        assert master.dtype == np.uint8 and not master.flags.writeable
+        assert (master[:3] == master[0, 0]).all() and master[0, 0] > 0  # the frame
+        inside = master[3:-3, 3:-3]
+        assert (inside == 255).mean() > 0.03 and (inside == 0).mean() > 0.4
+        sprite = streetview._sign_sprite(text, font, False, fg, bg, 30)
+        assert sprite.shape[0] == 30 and sprite.dtype == np.uint32
+        rgb = sprite.view(np.uint8).reshape(*sprite.shape, 4)[:, :, :3]
+        assert (np.abs(rgb.astype(int) - bg).sum(axis=2) < 30).mean() > 0.4
 
 
 def test_themes_differ() -> None:
@@ -236,7 +275,7 @@ def test_renderers_are_shared_and_rebuilt_identically() -> None:
 def test_sign_and_tree_caches_stay_in_budget_without_changing_images() -> None:
     poses = _poses()
     reference = [_renderer().render(*pose, size=SIZE) for pose in poses]
-    caches = (SIGN_MASTERS, SIGN_SPRITES, TREE_SPRITES)
+    caches = (SIGN_GLYPHS, SIGN_MASTERS, SIGN_SPRITES, TREE_SPRITES)
     budgets = [cache.max_bytes for cache in caches]
     try:
         for cache in caches:

@@ -27,13 +27,16 @@ reported in :attr:`StreetView.signs`.
 Rendering is deterministic: no randomness at render time. What rendering keeps
 between calls is held in caches bounded in bytes (:mod:`oodgym.caching`):
 renderers per (city, theme) (:data:`RENDERERS`, 64 MB), facade geometry per
-(city, street setback) (:data:`STREET_GEOMETRY`, 16 MB), shop signs at the
-master size (:data:`SIGN_MASTERS`, 48 MB) and per size bucket
-(:data:`SIGN_SPRITES`, 32 MB), trees (:data:`TREE_SPRITES`, 16 MB) and sign text
-layouts (8 MB). A renderer lays out its signs' text only when they first come
-near the camera and draws them when they are first shown, so a new (city,
-theme) costs tens of milliseconds, not a drawing of every shop in town. Dropping
-anything from a cache never changes an image.
+(city, street setback) (:data:`STREET_GEOMETRY`, 16 MB), glyphs of the sign
+lettering per (font, character) (:data:`SIGN_GLYPHS`, 8 MB), shop signs' coverage
+at the master size (:data:`SIGN_MASTERS`, 16 MB) and their packed pixels per size
+bucket (:data:`SIGN_SPRITES`, 32 MB), trees (:data:`TREE_SPRITES`, 16 MB) and
+sign text layouts (8 MB). A renderer lays out its signs' text only when they
+first come near the camera and composes them from cached glyphs (NumPy, no text
+drawing) when they are first shown, so a new (city, theme) costs tens of
+milliseconds, not a drawing of every shop in town. Sprites are pasted on the
+grid as packed 32-bit pixels, turned into RGB bytes in one pass at the end.
+Dropping anything from a cache never changes an image.
 
 Example:
     >>> from navenvs.city import build_city
@@ -73,6 +76,7 @@ __all__ = [
     "RENDERERS",
     "SEPARATOR_COLOUR",
     "SEPARATOR_PX",
+    "SIGN_GLYPHS",
     "SIGN_MASTERS",
     "SIGN_SPRITES",
     "STREET_GEOMETRY",
@@ -129,17 +133,21 @@ RENDERERS: Final[ByteCache[tuple[int, CityTheme], StreetViewRenderer]] = ByteCac
 STREET_GEOMETRY: Final[ByteCache[tuple[int, float], _Facades]] = ByteCache(
     "navenvs.street_geometry", 16 * _MB, description="facade edges per (city, setback)"
 )
-#: Shop signs at the master size (40 px lettering), per (name, font, lettering, colours).
+#: Shop signs' coverage at the master size (40 px lettering), per (name, font, lettering).
 SIGN_MASTERS: Final[ByteCache[tuple[Any, ...], npt.NDArray[np.uint8]]] = ByteCache(
-    "navenvs.sign_masters", 48 * _MB, description="shop signs at the master size"
+    "navenvs.sign_masters", 16 * _MB, description="shop-sign coverage at the master size"
 )
-#: Shop signs scaled to a size bucket, per (name, font, lettering, colours, height).
-SIGN_SPRITES: Final[ByteCache[tuple[Any, ...], npt.NDArray[np.uint8]]] = ByteCache(
+#: Glyphs of the sign lettering at the master size, per (font, character).
+SIGN_GLYPHS: Final[ByteCache[tuple[str, str], _Glyph]] = ByteCache(
+    "navenvs.sign_glyphs", 8 * _MB, description="shop-sign glyphs at the master size"
+)
+#: Shop signs scaled to a size bucket, packed, per (name, font, lettering, colours, height).
+SIGN_SPRITES: Final[ByteCache[tuple[Any, ...], npt.NDArray[np.uint32]]] = ByteCache(
     "navenvs.sign_sprites", 32 * _MB, description="shop signs per size bucket"
 )
 #: Trees per (colours, height).
 TREE_SPRITES: Final[
-    ByteCache[tuple[Any, ...], tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_]]]
+    ByteCache[tuple[Any, ...], tuple[npt.NDArray[np.uint32], npt.NDArray[np.bool_]]]
 ] = ByteCache("navenvs.tree_sprites", 16 * _MB, description="street trees per size bucket")
 _SIGN_LAYOUTS: Final[ByteCache[tuple[str, str, bool], _SignLayout]] = ByteCache(
     "navenvs.sign_layouts", 8 * _MB, description="shop-sign text layouts (no pixels)"
@@ -158,7 +166,8 @@ class StreetView:
     """A rendered 2x2 street-view grid.
 
     Attributes:
-        image: ``(size, size, 3)`` uint8, C-contiguous (see :data:`VIEW_LAYOUT`).
+        image: ``(size, size, 3)`` uint8, C-contiguous and read-only (see
+            :data:`VIEW_LAYOUT`); copy it to draw on it.
         signs: One ``(place name, view index 0..3, (x0, y0, x1, y1))`` per drawn
             sign, far to near; the box is in grid pixels, ``x1``/``y1`` exclusive.
     """
@@ -219,7 +228,11 @@ def _split_lines(text: str) -> list[str]:
 
 
 class _SignLayout:
-    """How a sign's text sits at the master size: the runs of each line and the sign's size."""
+    """How a sign's text sits at the master size: the runs of each line and the sign's size.
+
+    A line is as wide as the sum of its characters' advances (glyphs are placed one
+    by one, :func:`_draw_sign`).
+    """
 
     __slots__ = ("height", "lines", "nbytes", "width", "widths")
 
@@ -231,7 +244,8 @@ class _SignLayout:
         for runs in self.lines:
             width = 0.0
             for file, run in runs:
-                width += load_font(file, size).getlength(run)
+                for ch in run:
+                    width += _advance(file, ch)
             widths.append(width)
         self.widths = tuple(widths)
         line_h = int(size * 1.3)
@@ -250,40 +264,105 @@ def _sign_layout(text: str, font_file: str, upper: bool) -> _SignLayout:
     return layout
 
 
-def _draw_sign(
-    text: str, font_file: str, upper: bool, fg: tuple[int, int, int], bg: tuple[int, int, int]
-) -> npt.NDArray[np.uint8]:
-    """A sign (RGB array) with the text at the master size; lines of height 1.3 * font size."""
+@functools.lru_cache(maxsize=16384)
+def _advance(font_file: str, ch: str) -> float:
+    """How far one character moves the pen at the master size (pixels)."""
+    return float(load_font(font_file, _MASTER_FONT_SIZE).getlength(ch))
+
+
+class _Glyph:
+    """One character's coverage at the master size and its offset from the pen position.
+
+    The pen sits on the left edge of the character, at the vertical middle of the
+    font's ascender and descender (Pillow's ``"lm"`` anchor).
+    """
+
+    __slots__ = ("left", "mask", "nbytes", "top")
+
+    def __init__(self, font_file: str, ch: str) -> None:
+        font = load_font(font_file, _MASTER_FONT_SIZE)
+        left, top, right, bottom = (int(v) for v in font.getbbox(ch, anchor="lm"))
+        mask = np.zeros((0, 0), dtype=np.uint8)
+        if right > left and bottom > top:
+            image = Image.new("L", (right - left, bottom - top), 0)
+            ImageDraw.Draw(image).text((-left, -top), ch, fill=255, font=font, anchor="lm")
+            mask = np.array(image, dtype=np.uint8)
+        mask.flags.writeable = False
+        self.mask, self.left, self.top = mask, left, top
+        self.nbytes = mask.nbytes + 120
+
+
+def _glyph(font_file: str, ch: str) -> _Glyph:
+    """A character's glyph (drawn once per font, kept in :data:`SIGN_GLYPHS`)."""
+    key = (font_file, ch)
+    glyph = SIGN_GLYPHS.get(key)
+    if glyph is None:
+        glyph = SIGN_GLYPHS.put(key, _Glyph(font_file, ch))
+    return glyph
+
+
+#: Coverage of the sign's border (a 3-pixel frame): 40 % lettering colour, 60 % background.
+_BORDER_ALPHA: Final = 102
+
+
+def _draw_sign(text: str, font_file: str, upper: bool) -> npt.NDArray[np.uint8]:
+    """A sign's coverage (0 background .. 255 lettering) at the master size.
+
+    Lines are ``1.3 * font size`` tall; each line is centred, its characters pasted
+    one after the other from the glyph cache (overlaps keep the larger coverage).
+    """
     layout = _sign_layout(text, font_file, upper)
     size = _MASTER_FONT_SIZE
     line_h = int(size * 1.3)
     pad = int(size * 0.4)
     w, h = layout.width, layout.height
-    image = Image.new("RGB", (w, h), bg)
-    draw = ImageDraw.Draw(image)
-    border = tuple(int(0.6 * b + 0.4 * f) for f, b in zip(fg, bg, strict=True))
-    draw.rectangle((0, 0, w - 1, h - 1), outline=border, width=3)
+    alpha = np.zeros((h, w), dtype=np.uint8)
+    alpha[:3] = alpha[-3:] = _BORDER_ALPHA
+    alpha[:, :3] = alpha[:, -3:] = _BORDER_ALPHA
     for k, runs in enumerate(layout.lines):
         x = (w - layout.widths[k]) / 2
-        y = pad / 2 + k * line_h + line_h / 2
+        y = round(pad / 2 + k * line_h + line_h / 2)
         for file, run in runs:
-            font = load_font(file, size)
-            draw.text((x, y), run, fill=fg, font=font, anchor="lm")
-            x += font.getlength(run)
-    master = np.asarray(image, dtype=np.uint8)
-    master.flags.writeable = False
-    return master
+            for ch in run:
+                glyph = _glyph(file, ch)
+                gh, gw = glyph.mask.shape
+                if gw:
+                    x0, y0 = round(x) + glyph.left, y + glyph.top
+                    c0, c1 = max(0, x0), min(w, x0 + gw)
+                    r0, r1 = max(0, y0), min(h, y0 + gh)
+                    if c0 < c1 and r0 < r1:
+                        region = alpha[r0:r1, c0:c1]
+                        part = glyph.mask[r0 - y0 : r1 - y0, c0 - x0 : c1 - x0]
+                        np.maximum(region, part, out=region)
+                x += _advance(file, ch)
+    alpha.flags.writeable = False
+    return alpha
 
 
-def _sign_master(
-    text: str, font_file: str, upper: bool, fg: tuple[int, int, int], bg: tuple[int, int, int]
-) -> npt.NDArray[np.uint8]:
-    """The sign at the master size (cached in :data:`SIGN_MASTERS`, read-only)."""
-    key = (text, font_file, upper, fg, bg)
+def _sign_master(text: str, font_file: str, upper: bool) -> npt.NDArray[np.uint8]:
+    """The sign's coverage at the master size (cached in :data:`SIGN_MASTERS`, read-only)."""
+    key = (text, font_file, upper)
     master = SIGN_MASTERS.get(key)
     if master is None:
-        master = SIGN_MASTERS.put(key, _draw_sign(text, font_file, upper, fg, bg))
+        master = SIGN_MASTERS.put(key, _draw_sign(text, font_file, upper))
     return master
+
+
+@functools.lru_cache(maxsize=256)
+def _blend_table(fg: tuple[int, int, int], bg: tuple[int, int, int]) -> npt.NDArray[np.uint32]:
+    """Packed pixels (see :func:`_pack`) of every coverage 0..255 from ``bg`` to ``fg``."""
+    a = np.arange(256, dtype=np.float32)[:, None] / 255.0
+    rgb = np.array(bg, np.float32) * (1.0 - a) + np.array(fg, np.float32) * a
+    table = _pack(np.round(rgb).astype(np.uint8))
+    table.flags.writeable = False
+    return table
+
+
+def _pack(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint32]:
+    """RGB pixels ``(..., 3)`` as one uint32 each (bytes R, G, B, 0 in memory)."""
+    out = np.zeros((*rgb.shape[:-1], 4), dtype=np.uint8)
+    out[..., :3] = rgb
+    return out.view(np.uint32).reshape(rgb.shape[:-1])
 
 
 def _sign_sprite(
@@ -293,40 +372,36 @@ def _sign_sprite(
     fg: tuple[int, int, int],
     bg: tuple[int, int, int],
     height: int,
-) -> npt.NDArray[np.uint8]:
-    """The sign scaled to ``height`` pixels (cached per size bucket, read-only)."""
+) -> npt.NDArray[np.uint32]:
+    """The sign scaled to ``height`` pixels, packed (cached per size bucket, read-only)."""
     key = (text, font_file, upper, fg, bg, height)
     sprite = SIGN_SPRITES.get(key)
     if sprite is not None:
         return sprite
-    master = _sign_master(text, font_file, upper, fg, bg)
-    h, w = master.shape[:2]
+    master = _sign_master(text, font_file, upper)
+    h, w = master.shape
     width = max(2, round(w * height / h))
     image = Image.fromarray(master).resize(
         (width, height), Image.Resampling.BILINEAR, reducing_gap=2.0
     )
-    sprite = np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
+    sprite = _blend_table(fg, bg)[np.asarray(image, dtype=np.uint8)]
     sprite.flags.writeable = False
     return SIGN_SPRITES.put(key, sprite)
 
 
-def _sign_aspect(text: str, font_file: str, upper: bool) -> tuple[float, int]:
-    """Width / height of the sign and its number of lines (text layout only, nothing drawn)."""
-    layout = _sign_layout(text, font_file, upper)
-    return layout.width / layout.height, len(layout.lines)
-
-
-def _size_bucket(px: float) -> int:
-    """Round a sprite height to a coarse bucket (exact below 12 px, then ~8% steps)."""
-    if px < 12:
-        return max(2, round(px))
-    return round(12 * 1.08 ** round(math.log(px / 12) / math.log(1.08)))
+def _size_buckets(px: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
+    """Round sprite heights to coarse buckets (exact below 12 px, then ~8% steps)."""
+    small = np.maximum(2.0, np.round(px))
+    steps = np.round(np.log(np.maximum(px, 12.0) / 12.0) / math.log(1.08))
+    big = np.round(12.0 * 1.08**steps)
+    buckets: npt.NDArray[np.intp] = np.where(px < 12.0, small, big).astype(np.intp)
+    return buckets
 
 
 def _draw_tree(
     canopy: tuple[int, int, int], trunk: tuple[int, int, int], height: int
-) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_]]:
-    """A tree (RGB, mask) ``height`` pixels tall; physical box 4.4 m wide, 7.6 m tall."""
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.bool_]]:
+    """A tree (packed pixels, mask) ``height`` pixels tall; physical box 4.4 m wide, 7.6 m tall."""
     width = max(2, round(height * 4.4 / 7.6))
     scale = 4
     W, H = width * scale, height * scale  # noqa: N806
@@ -340,7 +415,7 @@ def _draw_tree(
     draw.ellipse((cx - 1.5 * m, H - 7.3 * m, cx + 0.4 * m, H - 5.2 * m), fill=(*light, 255))
     small = image.resize((width, height), Image.Resampling.BOX)
     arr = np.asarray(small, dtype=np.uint8)
-    rgb = np.ascontiguousarray(arr[:, :, :3])
+    rgb = _pack(arr[:, :, :3])
     mask = np.ascontiguousarray(arr[:, :, 3] >= 128)
     rgb.flags.writeable = False
     mask.flags.writeable = False
@@ -349,7 +424,7 @@ def _draw_tree(
 
 def _tree_sprite(
     canopy: tuple[int, int, int], trunk: tuple[int, int, int], height: int
-) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_]]:
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.bool_]]:
     """A tree ``height`` pixels tall (cached in :data:`TREE_SPRITES`, read-only)."""
     key = (canopy, trunk, height)
     tree = TREE_SPRITES.get(key)
@@ -607,24 +682,28 @@ class StreetViewRenderer:
             anchors[pid[first]] = foot[first] + self._street_normal[e] * 0.3
         self._sign_names = tuple(place.name for place in city.places)
         self._sign_xy = anchors
-        # (width, height) in metres per sign; NaN until the sign first comes near the camera
-        self._sign_size = np.full((len(xy), 2), np.nan, dtype=np.float64)
+        # per sign: width and height in metres, then the master's width and height in
+        # pixels; NaN until the sign first comes near the camera
+        self._sign_size = np.full((len(xy), 4), np.nan, dtype=np.float64)
 
-    def _sign_dims(self, index: int) -> tuple[float, float]:
-        """A sign's (width, height) in metres, from its text layout (computed once)."""
-        size = self._sign_size[index]
-        if size[0] != size[0]:  # NaN: not computed yet
+    def _sign_sizes(self, indices: npt.NDArray[np.intp]) -> npt.NDArray[np.float64]:
+        """Rows of :attr:`_sign_size` for some signs, laid out (text only) on first use."""
+        sizes = self._sign_size
+        missing = indices[np.isnan(sizes[indices, 0])]
+        if missing.size:
             theme = self.theme
             upper = theme.script_style == "upper"
-            aspect, lines = _sign_aspect(self._sign_names[index], theme.sign_font, upper)
-            height = _SIGN_LINE_HEIGHT * (lines * 1.3 + 0.4) / 1.3
-            width = height * aspect
-            if width > _SIGN_MAX_WIDTH:
-                height *= _SIGN_MAX_WIDTH / width
-                width = _SIGN_MAX_WIDTH
-            size[0], size[1] = width, height
-        width_m, height_m = size
-        return width_m, height_m
+            for index in np.unique(missing).tolist():
+                layout = _sign_layout(self._sign_names[index], theme.sign_font, upper)
+                aspect, lines = layout.width / layout.height, len(layout.lines)
+                height = _SIGN_LINE_HEIGHT * (lines * 1.3 + 0.4) / 1.3
+                width = height * aspect
+                if width > _SIGN_MAX_WIDTH:
+                    height *= _SIGN_MAX_WIDTH / width
+                    width = _SIGN_MAX_WIDTH
+                sizes[index] = (width, height, layout.width, layout.height)
+        rows: npt.NDArray[np.float64] = sizes[indices]
+        return rows
 
     def _frame(self, size: int) -> _Frame:
         frame = self._frames.get(size)
@@ -746,7 +825,7 @@ class StreetViewRenderer:
         np.copyto(idx[low], np.int32(2 * cell), where=ground & (ys_low > ys_kerb[None, :]))
         ground &= ys_low > ys_walk[None, :]
         np.copyto(idx[low], frame.rows[low] + np.int32(cell), where=ground)
-        np.copyto(idx, frame.col_ids[None, :] + cls, where=wall)
+        np.add(frame.col_ids[None, :], cls, out=idx, where=wall)
         lut = np.concatenate([frame.base_lut, self._palette(bld, hit, z * norm4)])
         lut8 = np.zeros((len(lut), 4), dtype=np.uint8)
         lut8[:, :3] = np.clip(lut, 0, 255)
@@ -756,10 +835,11 @@ class StreetViewRenderer:
         for k, (r0, c0) in enumerate(origins):
             block = idx[:, k * cell : (k + 1) * cell]
             np.take(lut32, block, out=grid[r0 : r0 + cell, c0 : c0 + cell])
-        rgba = Image.frombuffer("RGBA", (size, size), grid, "raw", "RGBA", 0, 1)
-        image = np.array(rgba.convert("RGB"), dtype=np.uint8)
-        signs = self._sprites(image, x, y, fwd, right, z, frame, origins)
-        return StreetView(image=image, signs=signs)
+        signs = self._sprites(grid, x, y, fwd, right, z, frame, origins)
+        # one pass from packed pixels to RGB bytes (Pillow's raw packer)
+        packed = Image.frombuffer("RGBA", (size, size), grid, "raw", "RGBA", 0, 1)
+        image = np.frombuffer(packed.tobytes("raw", "RGB"), dtype=np.uint8)
+        return StreetView(image=image.reshape(size, size, 3), signs=signs)
 
     def _cast(
         self,
@@ -869,7 +949,7 @@ class StreetViewRenderer:
         cls: npt.NDArray[np.uint8]
         if texture == "glass":
             win = (fu > 0.06)[None, :] & (fv > 0.1)
-            cls = np.where(win, np.uint8(1), np.uint8(2))
+            cls = np.uint8(2) - win.view(np.uint8)
         else:
             if texture == "plaster":
                 a, b, rows = 0.34, 0.66, (0.2, 0.75)
@@ -887,21 +967,21 @@ class StreetViewRenderer:
                 col_cls[((fu > a - 0.05) & (fu <= a)) | ((fu >= b) & (fu < b + 0.05))] = 3
             cls = win_row * col_cls[None, :]
             if texture == "windows-grid":
-                np.copyto(cls, np.uint8(3), where=fv < 0.07)
+                _assign(cls, fv < 0.07, np.uint8(3))
             elif texture == "brick":
                 bricks = v * np.float32(3.4)
                 mortar = (bricks - np.floor(bricks)) < 0.2
                 mortar &= (z < 30.0)[None, :]
                 mortar &= cls == 0
-                np.copyto(cls, np.uint8(2), where=mortar)
+                _assign(cls, mortar, np.uint8(2))
         if self.theme.lit_windows:
             bay = np.floor(bays).astype(np.int32) * 13 + bld.astype(np.int32) * 5
             dark = ((whole.astype(np.int32) * 7 + bay[None, :]) % 5) < 2
             dark &= cls == 1
-            np.copyto(cls, np.uint8(5), where=dark)
+            _assign(cls, dark, np.uint8(5))
         # ground floor shopfronts and the parapet line
-        np.copyto(cls, np.uint8(2), where=v > (self._b_height[bld] - 0.5)[None, :])
-        np.copyto(cls, np.uint8(4), where=storeys < 0)
+        _assign(cls, v > (self._b_height[bld] - 0.5)[None, :], np.uint8(2))
+        _assign(cls, storeys < 0, np.uint8(4))
         return cls
 
     def _palette(
@@ -947,7 +1027,7 @@ class StreetViewRenderer:
 
     def _sprites(
         self,
-        image: npt.NDArray[np.uint8],
+        image: npt.NDArray[np.uint32],
         x: float,
         y: float,
         fwd: npt.NDArray[np.float64],
@@ -956,7 +1036,12 @@ class StreetViewRenderer:
         frame: _Frame,
         origins: tuple[tuple[int, int], ...],
     ) -> tuple[tuple[str, int, tuple[int, int, int, int]], ...]:
-        """Paste trees and signs, far to near; return the drawn signs."""
+        """Paste trees and signs on the packed grid, far to near; return the drawn signs.
+
+        Everything but the pasting is worked out for all sprites at once: size bucket,
+        box on screen, and whether any column of the box is not hidden by a nearer wall
+        (a sign is also left out when the wall in front of its centre is nearer).
+        """
         theme = self.theme
         cell, focal = frame.cell, frame.focal
         horizon = cell / 2.0 + theme.horizon * cell
@@ -984,86 +1069,86 @@ class StreetViewRenderer:
         depth, kind, index, view, lateral = (
             np.concatenate(parts) for parts in zip(*found, strict=True)
         )
-        # Leave out, before the loop, what the loop would skip anyway (conservative bounds):
-        # sprites smaller than the smallest drawn size, and trees behind nearer walls over
-        # every column their sprite could cover.
+        is_sign = kind == 0
+        n = len(depth)
+        # physical size (metres), bucketed height and width (pixels) of every sprite
+        height_m = np.full(n, 7.6)
+        width_m = np.full(n, 4.4)
+        width_px = np.zeros(n, dtype=np.intp)
+        signs = np.flatnonzero(is_sign)
+        if signs.size:
+            sizes = self._sign_sizes(index[signs])
+            width_m[signs], height_m[signs] = sizes[:, 0], sizes[:, 1]
+        hp = _size_buckets(focal * height_m / depth)
+        if signs.size:
+            ratio = hp[signs] * sizes[:, 2] / sizes[:, 3]  # master width * hp / master height
+            width_px[signs] = np.maximum(2, np.round(ratio)).astype(np.intp)
+        trees = np.flatnonzero(~is_sign)
+        width_px[trees] = np.maximum(2, np.round(hp[trees] * 4.4 / 7.6)).astype(np.intp)
         cx = cell / 2.0 + focal * lateral / depth
-        px = focal * np.where(kind == 0, _SIGN_MAX_HEIGHT, 7.6) / depth
-        keep = px >= np.where(kind == 0, 4.4, 5.4)
-        tree = keep & (kind == 1)
-        if tree.any():
-            half = px[tree] * 0.35 + 2.0  # > half the widest tree sprite of that size
-            lo = np.clip(np.floor(cx[tree] - half), 0, cell - 1).astype(np.intp)
-            hi = np.clip(np.ceil(cx[tree] + half), 0, cell - 1).astype(np.intp)
-            base = view[tree] * cell
-            nearest = _range_max(z, base + lo, base + hi)
-            keep[np.flatnonzero(tree)[nearest < depth[tree] - 1.0 - 1e-3]] = False
+        bottom = np.where(is_sign, _SIGN_BOTTOM, 0.0)
+        x0 = np.round(cx - width_px / 2.0).astype(np.intp)
+        y0 = np.round(horizon - focal * (bottom + height_m - CAMERA_HEIGHT) / depth)
+        y0 = y0.astype(np.intp)
+        c0, c1 = np.maximum(x0, 0), np.minimum(x0 + width_px, cell)
+        r0, r1 = np.maximum(y0, 0), np.minimum(y0 + hp, cell)
+        tolerance = np.where(is_sign, depth - width_m / 2.0 - 0.5, depth - 1.0)
+        keep = (hp >= np.where(is_sign, 5, 6)) & (c0 < c1) & (r0 < r1)
+        # a sign whose centre column shows a nearer wall is hidden
+        centre = np.trunc(cx)
+        inside = is_sign & (centre >= 0) & (centre < cell)
+        col = view * cell + np.clip(centre, 0, cell - 1).astype(np.intp)
+        keep &= ~(inside & (z[col] < depth - 0.5))
         chosen = np.flatnonzero(keep)
+        if chosen.size:  # some column of the box in front of every nearer wall
+            base = view[chosen] * cell
+            nearest = _range_max(z, base + c0[chosen], base + c1[chosen] - 1)
+            chosen = chosen[nearest >= tolerance[chosen]]
         order = chosen[np.lexsort((index[chosen], kind[chosen], -depth[chosen]))]
         drawn: list[tuple[str, int, tuple[int, int, int, int]]] = []
         upper = theme.script_style == "upper"
         sign_fg, sign_bg = theme.sign_text, theme.sign_background
         canopy, trunk = self._tree_canopy, self._tree_trunk
-        # plain Python numbers from here: the same values, without NumPy scalars
-        for d, is_tree, i, v, centre_x in zip(
-            depth[order].tolist(),
+        names = self._sign_names
+        for is_tree, i, v, h, sx, sy, a0, a1, b0, b1, tol in zip(
             kind[order].tolist(),
             index[order].tolist(),
             view[order].tolist(),
-            cx[order].tolist(),
+            hp[order].tolist(),
+            x0[order].tolist(),
+            y0[order].tolist(),
+            c0[order].tolist(),
+            c1[order].tolist(),
+            r0[order].tolist(),
+            r1[order].tolist(),
+            tolerance[order].tolist(),
             strict=True,
         ):
-            zcol = z[v * cell : (v + 1) * cell]
-            mask: npt.NDArray[np.bool_] | None
-            if not is_tree:
-                width_m, height_m = self._sign_dims(i)
-                hp = _size_bucket(focal * height_m / d)
-                if hp < 5:
-                    continue
-                centre = int(centre_x)
-                if 0 <= centre < cell and zcol[centre] < d - 0.5:
-                    continue  # hidden behind a nearer wall
-                rgb = _sign_sprite(
-                    self._sign_names[i], theme.sign_font, upper, sign_fg, sign_bg, hp
-                )
-                mask = None
-                top = horizon - focal * (_SIGN_BOTTOM + height_m - CAMERA_HEIGHT) / d
-                tolerance = d - width_m / 2.0 - 0.5
-            else:
-                hp = _size_bucket(focal * 7.6 / d)
-                if hp < 6:
-                    continue
-                rgb, mask = _tree_sprite(canopy, trunk, hp)
-                top = horizon - focal * (7.6 - CAMERA_HEIGHT) / d
-                tolerance = d - 1.0
-            h, w = rgb.shape[:2]
-            x0 = round(centre_x - w / 2.0)
-            y0 = round(top)
-            c0, c1 = max(0, x0), min(cell, x0 + w)
-            r0, r1 = max(0, y0), min(cell, y0 + h)
-            if c0 >= c1 or r0 >= r1:
-                continue
-            visible = zcol[c0:c1] >= tolerance  # columns not hidden by nearer walls
-            if not visible.any():
-                continue
-            sub = rgb[r0 - y0 : r1 - y0, c0 - x0 : c1 - x0]
+            visible = z[v * cell + a0 : v * cell + a1] >= tol  # columns not behind a nearer wall
             gr, gc = origins[v]
-            target = image[gr + r0 : gr + r1, gc + c0 : gc + c1]
-            if mask is None:
-                where = np.broadcast_to(visible[None, :], sub.shape[:2])
-            else:
-                where = mask[r0 - y0 : r1 - y0, c0 - x0 : c1 - x0] & visible[None, :]
-            np.copyto(target, sub, where=where[:, :, None])
-            if not is_tree:
-                cols = np.flatnonzero(visible)
-                drawn.append(
-                    (
-                        self._sign_names[i],
-                        v,
-                        (gc + c0 + int(cols[0]), gr + r0, gc + c0 + int(cols[-1]) + 1, gr + r1),
-                    )
-                )
+            target = image[gr + b0 : gr + b1, gc + a0 : gc + a1]
+            if is_tree:
+                rgb, mask = _tree_sprite(canopy, trunk, h)
+                sub_mask = mask[b0 - sy : b1 - sy, a0 - sx : a1 - sx] & visible
+                np.copyto(target, rgb[b0 - sy : b1 - sy, a0 - sx : a1 - sx], where=sub_mask)
+                continue
+            rgb = _sign_sprite(names[i], theme.sign_font, upper, sign_fg, sign_bg, h)
+            np.copyto(target, rgb[b0 - sy : b1 - sy, a0 - sx : a1 - sx], where=visible)
+            cols = np.flatnonzero(visible)
+            box = (gc + a0 + int(cols[0]), gr + b0, gc + a0 + int(cols[-1]) + 1, gr + b1)
+            drawn.append((names[i], v, box))
         return tuple(drawn)
+
+
+def _assign(target: npt.NDArray[Any], where: npt.NDArray[np.bool_], value: Any) -> None:
+    """``target[where] = value`` (broadcasting) as branch-free arithmetic in target's dtype.
+
+    For masks that break up often (window rows, mortar), a masked copy costs several
+    times as much.
+    """
+    change = np.subtract(value, target, dtype=target.dtype)
+    change *= where
+    target += change
 
 
 def _range_max(
