@@ -633,16 +633,26 @@ def suite_vector(rec: Recorder, rounds: int, quick: bool) -> None:
     import navenvs  # noqa: F401
 
     seconds = 1.0 if quick else 2.0
-    setups = [
-        ("cardenvs/GeneralPoints-v0", "sync", {}),
-        ("cardenvs/GeneralPoints-v0", "async", {"shared_memory": False}),
-        ("cardenvs/GeneralPoints-Image-v0", "sync", {}),
-        ("cardenvs/GeneralPoints-Image-v0", "async", {"shared_memory": False}),
-        ("navenvs/Navigation-Image-v0", "sync", {}),
-        ("navenvs/Navigation-Image-v0", "async", {"shared_memory": False}),
-    ]
+    from oodgym.vector import make_vec
+
+    setups = []
+    for env_id in (
+        "cardenvs/GeneralPoints-v0",
+        "navenvs/Navigation-v0",
+        "cardenvs/GeneralPoints-Image-v0",
+        "navenvs/Navigation-Image-v0",
+    ):
+        setups += [
+            (env_id, "sync", {}),
+            (env_id, "async", {"shared_memory": False}),
+            (env_id, "chunked", {}),  # oodgym.vector: one worker per core, a chunk each
+        ]
     for env_id, mode, kwargs in setups:
-        envs = gym.make_vec(env_id, num_envs=8, vectorization_mode=mode, vector_kwargs=kwargs)
+        if mode == "chunked":
+            envs = make_vec(env_id, 8)
+            mode = f"chunked ({envs.workers} workers, oodgym.vector)"
+        else:
+            envs = gym.make_vec(env_id, num_envs=8, vectorization_mode=mode, vector_kwargs=kwargs)
         envs.reset(seed=0)
         # Wrong answers: every env steps, fails, is truncated and autoreset, so resets count too.
         actions = np.array(['{"action": "stop()", "formula": "1+1"}'] * 8, dtype=object)
