@@ -382,6 +382,34 @@ print(json.dumps(out))
 """
 
 
+NAV_FIRST_CALLS = """
+import json, statistics, sys, time
+import gymnasium as gym
+import navenvs
+out = {}
+for mode, env_id in (("text", "navenvs/Navigation-v0"), ("image", "navenvs/Navigation-Image-v0")):
+    t0 = time.perf_counter()
+    env = gym.make(env_id, disable_env_checker=True)
+    out[mode + " construction"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    env.reset(seed=0)
+    out[mode + " first reset"] = time.perf_counter() - t0
+    answer = env.unwrapped.expert_action()
+    t0 = time.perf_counter()
+    env.step(answer)
+    out[mode + " first step"] = time.perf_counter() - t0
+    later = []
+    for i in range(300 if mode == "text" else 40):
+        env.reset(seed=i % 8)  # routes of the warm city: the steady state of a run
+        answer = env.unwrapped.expert_action()
+        t0 = time.perf_counter()
+        env.step(answer)
+        later.append(time.perf_counter() - t0)
+    out[mode + " steady step"] = statistics.median(later[len(later) // 2 :])
+print(json.dumps(out))
+"""
+
+
 def suite_first_call(rec: Recorder, rounds: int, quick: bool) -> None:
     """Each round a fresh interpreter: the very first calls, then the steady state."""
     for checker in ("on", "off"):
@@ -447,6 +475,34 @@ def suite_first_call(rec: Recorder, rounds: int, quick: bool) -> None:
             target=target,
             issue=13 if target else None,
             note="" if checker == "off" else checker_note.replace("step", "reset"),
+        )
+    runs = []
+    for _ in range(rounds):
+        proc = subprocess.run(
+            [sys.executable, "-c", NAV_FIRST_CALLS], capture_output=True, text=True, check=True
+        )
+        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    for mode in ("text", "image"):
+        rec.rounds(
+            f"navigation {mode}: construction (first in process)",
+            [run[f"{mode} construction"] for run in runs],
+            "ms",
+            MS,
+        )
+        rec.rounds(
+            f"navigation {mode}: first reset",
+            [run[f"{mode} first reset"] for run in runs],
+            "ms",
+            MS,
+        )
+        rec.rounds(
+            f"navigation {mode}: first correct step / steady step, checker off",
+            [run[f"{mode} first step"] / run[f"{mode} steady step"] for run in runs],
+            "x",
+            1.0,
+            target=2,
+            issue=13,
+            note="construction plays private episodes first (navenvs.env._warm_up)",
         )
 
 

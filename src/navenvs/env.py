@@ -46,6 +46,10 @@ def _renderer(city: City, theme: Any) -> Any:
 #: Longest prompt (instruction + full history + feedback).
 MAX_OBSERVATION_CHARS = 32_768
 MAX_MILESTONES = 8
+#: Episodes a new environment plays privately at construction (see ``_warm_up``),
+#: in text and in image mode (each of the latter draws its frames).
+_WARM_UP_EPISODES = 8
+_WARM_UP_IMAGE_EPISODES = 1
 DEFAULT_REWARDS: Mapping[str, float] = {
     "correct": 1.0,
     "wrong_action": -1.0,
@@ -312,6 +316,38 @@ class NavigationEnv(gym.Env[Any, str]):
         self._frame: np.ndarray | None = None
         self._frame_step = -1
         self._street_view: Any = None
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Play private episodes through ``reset`` and ``step`` now, not in the user's first steps.
+
+        A fresh process pays for code it has not run yet (the interpreter
+        specialises hot code over its first calls; the first frame of a (city,
+        theme) lays out its streets and fonts), so the first correct answer cost
+        ~4x a later one and the first image reset ~50 ms. Here
+        :data:`_WARM_UP_EPISODES` episodes (seeds 0, 1, ...) are played with right
+        and wrong answers (image mode: :data:`_WARM_UP_IMAGE_EPISODES`, drawing
+        their frames). The environment's state is then restored exactly as
+        constructed (no random stream created, ``step`` still needs ``reset``).
+        This class's own methods are called, so a subclass's overrides never run
+        before the subclass has finished its own ``__init__``.
+        """
+        saved = self.__dict__.copy()
+        cls = NavigationEnv
+        episodes = (
+            _WARM_UP_IMAGE_EPISODES if self.observation_mode == "image" else _WARM_UP_EPISODES
+        )
+        try:
+            for seed in range(episodes):
+                cls.reset(self, seed=seed)
+                cls.step(self, "I am lost.")
+                for _ in range(len(self._rail)):  # the expert ends the route within it
+                    if self._done:
+                        break
+                    cls.step(self, cls.expert_action(self))
+        finally:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
 
     # ------------------------------------------------------------------ episode
     def reset(

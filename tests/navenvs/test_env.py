@@ -232,3 +232,38 @@ def test_the_example_route_file_plays_with_the_turns_its_headings_imply() -> Non
 def test_missing_route_file_fails_clearly(tmp_path: Path) -> None:
     with pytest.raises((ValueError, OSError), match="route"):
         gym.make(IDS[0], routes=str(tmp_path / "nothing.json"))
+
+
+def test_construction_warm_up_leaves_the_env_as_constructed() -> None:
+    from navenvs.env import NavigationEnv
+
+    env = NavigationEnv()
+    assert env._np_random is None and env.route is None and env.rail == ()
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step("forward()")
+    # Seeds keep their episodes: the same as an environment that never warmed up would play.
+    obs, info = env.reset(seed=4)
+    other = NavigationEnv()
+    other.reset(seed=9)  # a different history before the same seed changes nothing
+    assert other.reset(seed=4) == (obs, info)
+    unseeded = NavigationEnv()
+    unseeded.reset()
+    assert unseeded._cycle == 0  # the theme cycle starts where a new env's does
+
+
+def test_warm_up_never_runs_a_subclass_override_early() -> None:
+    from navenvs.env import NavigationEnv
+
+    class Logged(NavigationEnv):
+        def __init__(self) -> None:
+            super().__init__()
+            self.log: list[str] = []
+
+        def step(self, action: str):  # type: ignore[no-untyped-def]
+            self.log.append(action)
+            return super().step(action)
+
+    env = Logged()
+    env.reset(seed=0)
+    env.step(env.expert_action())
+    assert env.log and len(env.log) == 1
