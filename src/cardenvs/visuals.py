@@ -56,6 +56,7 @@ from cardenvs.render.table import (
     default_scene,
     prepared_sprite,
     render_table,
+    rotation_sprite,
 )
 from oodgym.caching import ByteCache
 from oodgym.registry import Registry
@@ -276,9 +277,16 @@ def prepare_observations(
         )
         for card in scene.cards
     }
+    rotated = {  # widths of the rotated cards drawn at their own width
+        min(max(round(card.width * size), MIN_SPRITE_WIDTH), MAX_SPRITE_WIDTH)
+        for card in scene.cards
+        if card.angle % 360.0 != 0.0 and card.occlusion is None and card.draw_width is None
+    }
     for width in sorted(widths):
         for code in codes:
             prepared_sprite(code, card_style, width)
+            if width in rotated:
+                rotation_sprite(code, card_style, width)
     render_observation(hand, size=size, style=style, variants=resolved, rng=rng)
 
 
@@ -344,9 +352,9 @@ class CardStyleVariant(VisualVariant):
 class RotateVariant(VisualVariant):
     """Rotate every card by its own uniform random angle.
 
-    Angles are continuous (not quantised). Rotated cards are sampled bilinearly,
-    with positions and weights in steps of 1/16 pixel
-    (:func:`~cardenvs.render.table.rotate_sprite`).
+    Angles are continuous (not quantised). Rotated cards are sampled bilinearly
+    from the premultiplied card, with positions and weights in steps of 1/16 pixel,
+    and blended in the same pass (:func:`~cardenvs.render.table.render_table`).
 
     Attributes:
         max_degrees: Angles are uniform in [-max_degrees, max_degrees]; in [0, 180].

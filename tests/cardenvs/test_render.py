@@ -380,3 +380,79 @@ def test_draw_width_is_validated() -> None:
         with pytest.raises(ValueError, match="draw_width"):
             CardPlacement("AS", 0.5, 0.5, 0.2, draw_width=bad)
     assert CardPlacement("AS", 0.5, 0.5, 0.2, draw_width=0.1).draw_width == 0.1
+
+
+# --------------------------------------------------------------------------- rotation
+def _rotated_reference(out: np.ndarray, rgba: np.ndarray, angle: float, cx: float, cy: float):
+    """Float reference: bilinear samples of the premultiplied sprite, composed over ``out``."""
+    h, w = rgba.shape[:2]
+    theta = np.radians(angle)
+    cos, sin = np.cos(theta), np.sin(theta)
+    box_w = int(np.ceil(abs(w * cos) + abs(h * sin) - 1e-6))
+    box_h = int(np.ceil(abs(w * sin) + abs(h * cos) - 1e-6))
+    top, left = round(cy - box_h / 2), round(cx - box_w / 2)
+    alpha = rgba[..., 3:].astype(float) / 255
+    premul = np.pad(
+        np.concatenate([rgba[..., :3] * alpha, alpha * 255], axis=2), ((1, 2), (1, 2), (0, 0))
+    )
+    v, u = np.mgrid[0:box_h, 0:box_w].astype(float)
+    u += 0.5 - box_w / 2
+    v += 0.5 - box_h / 2
+    x = np.clip(u * cos - v * sin + w / 2 + 0.5, 0, w + 1)
+    y = np.clip(u * sin + v * cos + h / 2 + 0.5, 0, h + 1)
+    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    fx, fy = (x - x0)[..., None], (y - y0)[..., None]
+    sample = (
+        premul[y0, x0] * (1 - fx) * (1 - fy)
+        + premul[y0, x0 + 1] * fx * (1 - fy)
+        + premul[y0 + 1, x0] * (1 - fx) * fy
+        + premul[y0 + 1, x0 + 1] * fx * fy
+    )
+    result = out.astype(float)
+    for r in range(box_h):
+        for c in range(box_w):
+            oy, ox = top + r, left + c
+            if 0 <= oy < out.shape[0] and 0 <= ox < out.shape[1]:
+                a = sample[r, c, 3] / 255
+                result[oy, ox] = sample[r, c, :3] + result[oy, ox] * (1 - a)
+    return np.rint(result), (top, left)
+
+
+@pytest.mark.parametrize("angle", [-14.3, 3.0, 45.0, 90.0, 171.5])
+def test_rotated_cards_are_bilinear_samples_composed_over_the_table(angle: float) -> None:
+    from cardenvs.render.table import _composite_rotated, _Quads
+
+    rng = np.random.default_rng(int(angle * 10) % 1000)
+    rgba = np.ascontiguousarray(card_sprite("QH", get_card_style("classic"), 40))
+    out = rng.integers(0, 256, (90, 80, 3), dtype=np.uint8)
+    for cx, cy in ((40.0, 45.0), (5.0, 80.0)):  # inside, and clipped at two borders
+        expected, (top, left) = _rotated_reference(out, rgba, angle, cx, cy)
+        got = out.copy()
+        _composite_rotated(got, _Quads(rgba), angle, top, left)
+        diff = np.abs(got.astype(float) - expected)
+        # Positions and weights in 1/16 pixel: small differences at sharp edges only.
+        assert diff.max() <= 12
+        assert diff.mean() < 0.5
+
+
+def test_rotation_keeps_the_table_outside_the_card_and_caches_no_angles() -> None:
+    from cardenvs.render.table import ROTATION_SPRITES
+
+    base = default_scene(["KH"], 300)
+    items = None
+    images = []
+    for angle in (10.0, 10.01, 10.02, -7.5):
+        scene = dataclasses.replace(base, cards=(dataclasses.replace(base.cards[0], angle=angle),))
+        images.append(render_table(scene))
+        if items is None:
+            items = len(ROTATION_SPRITES)
+        assert len(ROTATION_SPRITES) == items  # one unrotated card, whatever the angle
+    # Angles are continuous: a hundredth of a degree moves the card's edges.
+    assert not np.array_equal(images[0], images[1])
+    assert not np.array_equal(images[1], images[2])
+    # Far from the card the table is untouched; the card's centre is drawn.
+    table = render_table(dataclasses.replace(base, cards=()))
+    for image in images:
+        assert np.array_equal(image[:60], table[:60])
+        assert np.array_equal(image[:, :80], table[:, :80])
+        assert not np.array_equal(image[150, 150], table[150, 150])

@@ -4,7 +4,8 @@ A :class:`TableScene` is plain, frozen data (sizes and positions as fractions of
 the image), so visual variants can transform it before rendering.
 :func:`render_table` composites cached card sprites onto a cached background
 with NumPy; an unrotated, unoccluded card takes a fast path that copies its
-opaque rows directly.
+opaque rows directly, and a rotated card is sampled (bilinearly, from the
+premultiplied card) and blended in one pass over its box.
 
 Example:
     >>> from cardenvs.render.table import default_scene, render_table
@@ -19,6 +20,7 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image
@@ -40,6 +42,7 @@ __all__ = [
     "MAX_CARDS",
     "MAX_IMAGE_SIZE",
     "MIN_IMAGE_SIZE",
+    "ROTATION_SPRITES",
     "TABLE_SPRITES",
     "TEXTURES",
     "TEXTURE_MAPS",
@@ -51,6 +54,7 @@ __all__ = [
     "prepared_sprite",
     "render_table",
     "rotate_sprite",
+    "rotation_sprite",
 ]
 
 #: Allowed image sizes (pixels, inclusive).
@@ -412,8 +416,8 @@ def _resampled_sprite(code: str, style: CardStyle, drawn: int, width: int) -> np
 
 
 def _sprite_for(card: CardPlacement, style: CardStyle, width: int, size: int) -> _Prepared:
-    """The card ready to composite: cached when unrotated and unoccluded."""
-    if card.angle % 360.0 == 0.0 and card.occlusion is None:
+    """The unrotated card ready to composite: cached when unoccluded."""
+    if card.occlusion is None:
         if card.draw_width is None:
             return prepared_sprite(card.code, style, width)
         drawn = _pixel_width(card.draw_width, size)
@@ -425,24 +429,29 @@ def _sprite_for(card: CardPlacement, style: CardStyle, width: int, size: int) ->
             rgba = _resampled_sprite(card.code, style, drawn, width)
             prepared = TABLE_SPRITES.put(key, _Prepared(rgba))
         return prepared
-    return _sprite_with_extras(card, style, width, size)
+    return _Prepared(_occluded_rgba(card, style, width, size), cached=False)
 
 
-def _sprite_with_extras(card: CardPlacement, style: CardStyle, width: int, size: int) -> _Prepared:
-    """Sprite with its occlusion drawn and rotation applied (not cached)."""
-    rgba = _source_rgba(card, style, width, size)
+def _quads_for(card: CardPlacement, style: CardStyle, width: int, size: int) -> _Quads:
+    """The card laid out for rotation: cached when unoccluded."""
+    if card.occlusion is None:
+        drawn = None if card.draw_width is None else _pixel_width(card.draw_width, size)
+        return rotation_sprite(card.code, style, width, drawn)
+    return _Quads(_occluded_rgba(card, style, width, size))
+
+
+def _occluded_rgba(card: CardPlacement, style: CardStyle, width: int, size: int) -> np.ndarray:
+    """The card's RGBA sprite with its occlusion drawn (a new array, not cached)."""
+    rgba: np.ndarray = _source_rgba(card, style, width, size).copy()
     occ = card.occlusion
     if occ is not None:
-        rgba = rgba.copy()
         h, w = rgba.shape[:2]
         x0, x1 = round(occ.x0 * w), round(occ.x1 * w)
         y0, y1 = round(occ.y0 * h), round(occ.y1 * h)
         region = rgba[y0:y1, x0:x1]
         visible = region[:, :, 3] > 0
         region[:, :, :3][visible] = occ.grey
-    if card.angle % 360.0 != 0.0:
-        rgba = rotate_sprite(rgba, card.angle, style.border)
-    return _Prepared(rgba, cached=False)
+    return rgba
 
 
 _SCRATCH = threading.local()
@@ -459,8 +468,212 @@ def _scratch(name: str, count: int, dtype: type[np.generic]) -> np.ndarray:
     return buffer[:count]
 
 
-_ROTATION_PAD = 2  # transparent pixels around a sprite before sampling it
-_SUBPIXEL_BITS = 4  # bilinear weights in 1/16 steps
+_SUBPIXEL_BITS = 4  # bilinear positions and weights in 1/16 pixel steps
+_ONE = 1 << _SUBPIXEL_BITS
+#: Bilinear weights of the four neighbours (top-left, top-right, bottom-left,
+#: bottom-right) per fraction ``fy * 16 + fx``, in 1/256: they sum to 256.
+_WEIGHTS = np.array(
+    [
+        ((_ONE - fx) * (_ONE - fy), fx * (_ONE - fy), (_ONE - fx) * fy, fx * fy)
+        for fy in range(_ONE)
+        for fx in range(_ONE)
+    ],
+    dtype=np.uint64,
+)
+_WEIGHTS.flags.writeable = False
+_LANE_HALF = np.uint64(0x0080_0080_0080_0080)  # 0.5 in the low byte of every 16-bit lane
+_LANE_LOW = np.uint64(0x00FF_00FF_00FF_00FF)
+_LANE_HIGH = np.uint64(0xFF00_FF00_FF00_FF00)
+_ALPHA_SHIFT = np.uint64(56)
+_BYTE = np.uint64(8)
+_BYTE_MAX = np.uint64(255)
+
+
+class _Quads:
+    """A sprite laid out for bilinear rotation: premultiplied 2x2 neighbourhoods.
+
+    Each pixel of the sprite, surrounded by transparent pixels (one above and to
+    the left, two below and to the right), is a 64-bit word holding its
+    premultiplied red, green, blue and its alpha in four 16-bit lanes (low byte
+    each): ``quads[y, x]`` holds the words of pixels (y, x), (y, x + 1),
+    (y + 1, x) and (y + 1, x + 1), so one gather fetches all four neighbours and
+    one multiply by the bilinear weights interpolates the four channels of a
+    pixel at once. Premultiplied transparent pixels are all zero, so edges fade
+    out without a colour of their own.
+    """
+
+    __slots__ = ("height", "nbytes", "quads", "width")
+
+    def __init__(self, rgba: np.ndarray) -> None:
+        h, w = rgba.shape[:2]
+        alpha = rgba[:, :, 3]
+        lanes = np.zeros((h + 3, w + 3, 4), dtype=np.uint16)
+        colour = lanes[1 : h + 1, 1 : w + 1, :3]
+        np.multiply(rgba[:, :, :3], alpha[:, :, None], out=colour, dtype=np.uint16)
+        colour += 127
+        colour //= 255  # premultiplied, rounded as the blend formula rounds
+        lanes[1 : h + 1, 1 : w + 1, 3] = alpha
+        words = lanes.view(np.uint64)[:, :, 0]
+        quads = np.empty((h + 2, w + 2, 4), dtype=np.uint64)
+        quads[:, :, 0] = words[:-1, :-1]
+        quads[:, :, 1] = words[:-1, 1:]
+        quads[:, :, 2] = words[1:, :-1]
+        quads[:, :, 3] = words[1:, 1:]
+        quads.flags.writeable = False
+        self.quads = quads
+        self.height, self.width = h, w
+        self.nbytes = quads.nbytes
+
+
+#: Card sprites laid out for rotation (:class:`_Quads`: 32 bytes per pixel, 0.56 MB per
+#: card at 512 px), per ``(code, style, width)`` and ``(code, style, width, drawn
+#: width)`` as :data:`TABLE_SPRITES`. Angles are not quantised: only the unrotated
+#: card is kept, each rotation samples it afresh.
+ROTATION_SPRITES: ByteCache[
+    tuple[str, CardStyle, int] | tuple[str, CardStyle, int, int], _Quads
+] = ByteCache(
+    "cardenvs.rotation_sprites",
+    64 << 20,
+    description="card sprites as premultiplied 2x2 neighbourhoods for rotation",
+)
+
+
+def rotation_sprite(code: str, style: CardStyle, width: int, drawn: int | None = None) -> _Quads:
+    """A card laid out for rotation, cached in :data:`ROTATION_SPRITES`.
+
+    ``drawn`` (default ``width``) is the width the card is drawn at before it is
+    resampled to ``width`` (:attr:`CardPlacement.draw_width`).
+    """
+    key: tuple[str, CardStyle, int] | tuple[str, CardStyle, int, int]
+    if drawn is None or drawn == width:
+        key = (code, style, width)
+    else:
+        key = (code, style, width, drawn)
+    quads = ROTATION_SPRITES.get(key)
+    if quads is None:
+        if len(key) == 3:
+            rgba = card_sprite(code, style, width)
+        else:
+            rgba = _resampled_sprite(code, style, drawn or width, width)
+        quads = ROTATION_SPRITES.put(key, _Quads(rgba))
+    return quads
+
+
+def _rotated_size(h: int, w: int, angle: float) -> tuple[int, int, float, float]:
+    """(height, width) of the box holding a (h, w) sprite rotated by ``angle``; cos, sin."""
+    theta = math.radians(angle)
+    cos, sin = round(math.cos(theta), 15), round(math.sin(theta), 15)
+    out_w = max(1, math.ceil(abs(w * cos) + abs(h * sin) - 1e-6))
+    out_h = max(1, math.ceil(abs(w * sin) + abs(h * cos) - 1e-6))
+    return out_h, out_w, cos, sin
+
+
+def _rotate_lanes(
+    quads: _Quads, angle: float, box: tuple[int, int, int, int]
+) -> tuple[np.ndarray, int, int]:
+    """Sample the rotated sprite over part of its box: premultiplied RGBA lanes.
+
+    ``box`` is (row0, row1, col0, col1) within the rotated sprite's box (see
+    :func:`_rotated_size`). Returns a per-thread scratch array of ``rows * cols``
+    64-bit words, and rows, cols: each word holds, in the high byte of each 16-bit
+    lane, the bilinear sample of premultiplied red, green, blue and alpha (rounded;
+    the low bytes hold the rounding remainders).
+    """
+    h, w = quads.height, quads.width
+    out_h, out_w, cos, sin = _rotated_size(h, w, angle)
+    r0, r1, c0, c1 = box
+    rows, cols = r1 - r0, c1 - c0
+    n = rows * cols
+    # Source position (x, y) (pixel centres of the padded sprite: sprite pixel i at
+    # i + 1) of each output pixel centre, in fixed point with 16 fractional bits: a
+    # column term plus a row term, then rounded to 1/16 pixel (the rounding half is
+    # in the column term).
+    unit = float(1 << 16)
+    xs = np.arange(c0, c1, dtype=np.float64) + (0.5 - out_w / 2)
+    ys = np.arange(r0, r1, dtype=np.float64) + (0.5 - out_h / 2)
+    col_terms = np.outer((cos * unit, sin * unit), xs)
+    col_terms += ((w / 2 + 0.5) * unit + (1 << 11),), ((h / 2 + 0.5) * unit + (1 << 11),)
+    row_terms = np.outer((-sin * unit, cos * unit), ys)
+    q = _scratch("q", 2 * n, np.int32).reshape(2, rows, cols)
+    np.add(
+        np.rint(col_terms).astype(np.int32)[:, None, :],
+        np.rint(row_terms).astype(np.int32)[:, :, None],
+        out=q,
+    )
+    q >>= 16 - _SUBPIXEL_BITS
+    # Outside the sprite, positions stop on its transparent border (fraction 0).
+    np.clip(q, 0, _clip_bounds(w, h), out=q)
+    qx, qy = q.reshape(2, n)
+    index = _scratch("index", n, np.int32)
+    fraction = _scratch("fraction", n, np.int32)
+    np.left_shift(qy, _SUBPIXEL_BITS, out=fraction)
+    fraction &= (_ONE - 1) << _SUBPIXEL_BITS
+    np.bitwise_and(qx, _ONE - 1, out=index)
+    fraction |= index
+    q >>= _SUBPIXEL_BITS
+    np.multiply(qy, w + 2, out=index)
+    index += qx
+    corners = _scratch("corners", 4 * n, np.uint64)
+    weights = _scratch("weights", 4 * n, np.uint64)
+    quads.quads.reshape(-1, 4).view("V32")[:, 0].take(index, out=corners.view("V32"), mode="clip")
+    _WEIGHTS.view("V32")[:, 0].take(fraction, out=weights.view("V32"), mode="clip")
+    corners *= weights  # each lane: channel * weight <= 255 * 256
+    pairs = corners.reshape(2 * n, 2)
+    sums = weights[: 2 * n]
+    np.add(pairs[:, 0], pairs[:, 1], out=sums)
+    lanes = _scratch("lanes", n, np.uint64)
+    halves = sums.reshape(n, 2)
+    np.add(halves[:, 0], halves[:, 1], out=lanes)  # the weights sum to 256
+    lanes += _LANE_HALF
+    return lanes, rows, cols
+
+
+@lru_cache(maxsize=256)
+def _clip_bounds(w: int, h: int) -> np.ndarray:
+    """Largest source positions (x, y) of a (h, w) sprite, in 1/16 pixel, shaped (2, 1, 1)."""
+    bounds = np.array([(w + 1) << _SUBPIXEL_BITS, (h + 1) << _SUBPIXEL_BITS], dtype=np.int32)
+    bounds = bounds.reshape(2, 1, 1)
+    bounds.flags.writeable = False
+    return bounds
+
+
+def _composite_rotated(out: np.ndarray, quads: _Quads, angle: float, top: int, left: int) -> None:
+    """Blend the rotated sprite into ``out``, its box's top-left corner at (top, left); clips.
+
+    One pass over the box: bilinear samples of the premultiplied sprite
+    (:func:`_rotate_lanes`) composed as ``out' = rgb + out * (255 - a) / 255``
+    (rounded), in the 16-bit lanes of 64-bit words (three colours, one multiply).
+    """
+    out_h, out_w, _, _ = _rotated_size(quads.height, quads.width, angle)
+    size_y, size_x = out.shape[:2]
+    y0, y1 = max(top, 0), min(top + out_h, size_y)
+    x0, x1 = max(left, 0), min(left + out_w, size_x)
+    if y0 >= y1 or x0 >= x1:
+        return
+    lanes, rows, cols = _rotate_lanes(quads, angle, (y0 - top, y1 - top, x0 - left, x1 - left))
+    n = rows * cols
+    inverse = _scratch("inverse", n, np.uint64)
+    np.right_shift(lanes, _ALPHA_SHIFT, out=inverse)
+    inverse ^= _BYTE_MAX  # 255 - alpha
+    target = out[y0:y1, x0:x1]
+    mixed = _scratch("mixed", n, np.uint64)
+    mixed.fill(0)
+    mixed_bytes = mixed.view(np.uint8).reshape(rows, cols, 8)
+    for channel in range(3):  # low bytes of the first three lanes
+        mixed_bytes[:, :, 2 * channel] = target[:, :, channel]
+    mixed *= inverse  # each lane: out * (255 - a) <= 255 * 255
+    # x / 255 rounded, exactly, is (x + 128 + ((x + 128) >> 8)) >> 8: the high bytes.
+    mixed += _LANE_HALF
+    carry = _scratch("carry", n, np.uint64)
+    np.right_shift(mixed, _BYTE, out=carry)
+    carry &= _LANE_LOW
+    mixed += carry
+    mixed &= _LANE_HIGH
+    # rgb <= a: the high bytes sum to at most 255, and the low bytes (the samples'
+    # rounding remainders, on zeros) do not carry into them.
+    mixed += lanes
+    for channel in range(3):
+        target[:, :, channel] = mixed_bytes[:, :, 2 * channel + 1]
 
 
 def rotate_sprite(rgba: np.ndarray, angle: float, fill: tuple[int, int, int]) -> np.ndarray:
@@ -468,10 +681,10 @@ def rotate_sprite(rgba: np.ndarray, angle: float, fill: tuple[int, int, int]) ->
 
     The result is enlarged to hold the whole rotated sprite (its centre stays the
     centre) and sampled bilinearly, with source positions and weights in steps of
-    1/16 pixel, in integer NumPy arithmetic (the four channels of a pixel are
-    interpolated together, two 16-bit lanes per 32-bit word). Pixels outside the
-    sprite are ``(*fill, 0)``, so edges blend towards ``fill`` (the card's border
-    colour). The result depends only on the arguments.
+    1/16 pixel, from the premultiplied sprite, as :func:`render_table` draws
+    rotated cards (there without this function's un-premultiplying). Colours are
+    un-premultiplied (rounded); fully transparent pixels are ``(*fill, 0)``. The
+    result depends only on the arguments.
 
     Args:
         rgba: ``uint8`` array of shape (height, width, 4).
@@ -481,79 +694,16 @@ def rotate_sprite(rgba: np.ndarray, angle: float, fill: tuple[int, int, int]) ->
     Returns:
         A new C-contiguous ``uint8`` array of shape (new height, new width, 4).
     """
-    h, w = rgba.shape[:2]
-    pad = _ROTATION_PAD
-    stride = w + 2 * pad
-    padded = np.empty((h + 2 * pad, stride, 4), dtype=np.uint8)
-    padded.view(np.uint32).fill(int(np.array((*fill, 0), dtype=np.uint8).view(np.uint32)[0]))
-    padded[pad : pad + h, pad : pad + w] = rgba
-    theta = math.radians(angle)
-    cos, sin = round(math.cos(theta), 15), round(math.sin(theta), 15)
-    out_w = max(1, math.ceil(abs(w * cos) + abs(h * sin) - 1e-6))
-    out_h = max(1, math.ceil(abs(w * sin) + abs(h * cos) - 1e-6))
-    # Source position (pixel centres of the padded sprite) of each output pixel centre,
-    # in fixed point with 16 fractional bits: a row term plus a column term. Large
-    # temporaries live in per-thread scratch buffers (no page faults per call).
-    unit = float(1 << 16)
-    xs = np.arange(out_w, dtype=np.float64) + (0.5 - out_w / 2)
-    ys = np.arange(out_h, dtype=np.float64) + (0.5 - out_h / 2)
-    x_of_col = np.rint((xs * cos + (w / 2 - 0.5 + pad)) * unit).astype(np.int32)
-    x_of_row = np.rint(ys * sin * unit).astype(np.int32)
-    y_of_col = np.rint((xs * sin + (h / 2 - 0.5 + pad)) * unit).astype(np.int32)
-    y_of_row = np.rint(ys * cos * unit).astype(np.int32)
-    n = out_w * out_h
-    qx = _scratch("qx", n, np.int32)
-    qy = _scratch("qy", n, np.int32)
-    np.subtract(x_of_col[None, :], x_of_row[:, None], out=qx.reshape(out_h, out_w))
-    np.add(y_of_col[None, :], y_of_row[:, None], out=qy.reshape(out_h, out_w))
-    sub = 16 - _SUBPIXEL_BITS  # fixed point down to 1/16 pixel, rounded
-    for q, limit in ((qx, w + 2 * pad - 2), (qy, h + 2 * pad - 2)):
-        q += 1 << (sub - 1)
-        q >>= sub
-        np.clip(q, 0, limit << _SUBPIXEL_BITS, out=q)
-    one = 1 << _SUBPIXEL_BITS
-    index = _scratch("index", 4 * n, np.int32).reshape(4, n)
-    np.right_shift(qy, _SUBPIXEL_BITS, out=index[0])
-    index[0] *= stride
-    np.right_shift(qx, _SUBPIXEL_BITS, out=index[1])
-    index[0] += index[1]
-    for row, offset in ((1, 1), (2, stride), (3, stride + 1)):
-        np.add(index[0], offset, out=index[row])
-    fx = _scratch("fx", n, np.uint32)
-    fy = _scratch("fy", n, np.uint32)
-    np.bitwise_and(qx, one - 1, out=fx, casting="unsafe")
-    np.bitwise_and(qy, one - 1, out=fy, casting="unsafe")
-    wx = _scratch("wx", 4 * n, np.uint32).reshape(4, n)
-    np.subtract(one, fx, out=wx[0])
-    wx[1] = fx
-    wx[2] = wx[0]
-    wx[3] = fx
-    wy = _scratch("wy", n, np.uint32)
-    np.subtract(one, fy, out=wy)
-    pixels = padded.view(np.uint32).reshape(-1)
-    corners = _scratch("corners", 4 * n, np.uint32).reshape(4, n)
-    pixels.take(index, out=corners)  # top-left, top-right, bottom-left, bottom-right
-    part = _scratch("part", 4 * n, np.uint32).reshape(4, n)
-    lanes = np.uint32(0x00FF00FF)
-    result = np.empty(n, dtype=np.uint32)
-    for shift in (8, 0):  # channels 1 and 3, then 0 and 2, in 16-bit lanes
-        np.right_shift(corners, shift, out=part)
-        part &= lanes
-        part *= wx
-        top, bottom = part[0], part[2]
-        top += part[1]
-        bottom += part[3]
-        top *= wy
-        bottom *= fy
-        top += bottom
-        top += np.uint32(0x00800080)  # rounding, in both lanes
-        top >>= 8
-        top &= lanes
-        if shift:
-            np.left_shift(top, shift, out=result)
-        else:
-            result |= top
-    return result.view(np.uint8).reshape(out_h, out_w, 4)
+    quads = _Quads(np.asarray(rgba, dtype=np.uint8))
+    out_h, out_w, _, _ = _rotated_size(quads.height, quads.width, angle)
+    lanes, _, _ = _rotate_lanes(quads, angle, (0, out_h, 0, out_w))
+    sampled = lanes.view(np.uint8).reshape(out_h, out_w, 8)[:, :, 1::2].astype(np.uint32)
+    alpha = sampled[:, :, 3:]
+    colour = (sampled[:, :, :3] * 255 + alpha // 2) // np.maximum(alpha, 1)
+    result = np.empty((out_h, out_w, 4), dtype=np.uint8)
+    result[:, :, :3] = np.where(alpha > 0, np.minimum(colour, 255), np.asarray(fill, np.uint32))
+    result[:, :, 3] = alpha[:, :, 0]
+    return result
 
 
 def _composite(out: np.ndarray, sprite: _Prepared, top: int, left: int) -> None:
@@ -610,9 +760,15 @@ def render_table(scene: TableScene) -> np.ndarray:
     out: np.ndarray = _background(size, scene.background, scene.texture).copy()
     for card in scene.cards:
         width = _pixel_width(card.width, size)
-        sprite = _sprite_for(card, style, width, size)
-        # Centre of the unrotated card; rotation with expand=True keeps the centre.
+        # Centre of the unrotated card; a rotated card's box keeps the centre.
         cx, cy = card.center_x * size, card.center_y * size
+        if card.angle % 360.0 != 0.0:
+            quads = _quads_for(card, style, width, size)
+            height, box_width, _, _ = _rotated_size(quads.height, quads.width, card.angle)
+            top, left = round(cy - height / 2), round(cx - box_width / 2)
+            _composite_rotated(out, quads, card.angle, top, left)
+            continue
+        sprite = _sprite_for(card, style, width, size)
         height, sprite_width = sprite.alpha.shape
         top = round(cy - height / 2)
         left = round(cx - sprite_width / 2)
