@@ -462,7 +462,7 @@ def suite_first_call(rec: Recorder, rounds: int, quick: bool) -> None:
             1.0,
             target=target,
             issue=13 if target else None,
-            note="construction answers private hands first (cardenvs.env._warm_up)"
+            note="construction answers private hands first (GeneralPointsEnv.warm_up)"
             if checker == "off"
             else checker_note,
         )
@@ -504,7 +504,7 @@ def suite_first_call(rec: Recorder, rounds: int, quick: bool) -> None:
             1.0,
             target=2,
             issue=13,
-            note="construction plays private episodes first (navenvs.env._warm_up)",
+            note="construction plays private episodes first (NavigationEnv.warm_up)",
         )
 
 

@@ -31,7 +31,7 @@ MAX_OBSERVATION_CHARS = 4096
 _FEEDBACK_CHARS = 1024
 _OBSERVATIONS = ("text", "image")
 _RESET_OPTIONS = ("cards",)
-#: Hands a new environment answers privately at construction (see ``_warm_up``),
+#: Hands a new environment answers privately at construction (see ``warm_up``),
 #: how many of them draw a frame in image mode, and the wrong answer it also sends.
 _WARM_UP_HANDS = 32
 _WARM_UP_FRAMES = 2
@@ -223,9 +223,10 @@ class GeneralPointsEnv(gym.Env[Any, str]):
         self._solution = ""
         self._visual_seed = 0
         self._draw_frames = True
-        self._warm_up()
+        if type(self) is GeneralPointsEnv:
+            self.warm_up()
 
-    def _warm_up(self) -> None:
+    def warm_up(self) -> None:
         """Play private hands through ``reset`` and ``step`` now, not in the user's first steps.
 
         A fresh process pays for code it has not run yet (the interpreter
@@ -233,13 +234,17 @@ class GeneralPointsEnv(gym.Env[Any, str]):
         so the first correct answer used to cost 6x a later one. Here
         :data:`_WARM_UP_HANDS` hands (seeds 0, 1, ...) are answered correctly and
         wrongly; only the first :data:`_WARM_UP_FRAMES` draw a frame in image
-        mode. It costs ~3 ms of construction plus those frames, and the
-        environment is left exactly as constructed: no random stream has been
-        created (``np_random`` is restored) and ``step`` still needs ``reset``.
-        This class's own methods are called, so that a subclass's overrides never
-        run before the subclass has finished its own ``__init__``.
+        mode. It costs ~3 ms of construction plus those frames. Afterwards the
+        instance's ``__dict__`` is put back as it was (no random stream exists,
+        ``step`` still needs ``reset``); what stays warm is process-wide (the
+        interpreter's specialisations, sympy's and the sprites' caches).
+
+        ``GeneralPointsEnv.__init__`` calls it for instances of this class only:
+        a subclass's overrides could need state its own ``__init__`` has not set
+        yet, so a subclass opts in by calling ``self.warm_up()`` at the end of its
+        ``__init__``. Safe at any time: the instance is left exactly as it was.
         """
-        saved = self._np_random, self._np_random_seed
+        saved = self.__dict__.copy()
         cls = GeneralPointsEnv
         try:
             for i in range(_WARM_UP_HANDS):
@@ -249,14 +254,8 @@ class GeneralPointsEnv(gym.Env[Any, str]):
                 cls.reset(self, seed=i)
                 cls.step(self, _WARM_UP_WRONG)
         finally:
-            self._draw_frames = True
-            self._np_random, self._np_random_seed = saved
-            self._cards, self._codes, self._ranks, self._numbers = (), [], [], []
-            self._prompt = self._observation = self._solution = ""
-            self._frame = None
-            self._attempts = 0
-            self._visual_seed = 0
-            self._done = True
+            self.__dict__.clear()
+            self.__dict__.update(saved)
 
     # ------------------------------------------------------------------ episode
     def reset(
@@ -438,4 +437,5 @@ class GeneralPointsEnv(gym.Env[Any, str]):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("_draw_frames", True)  # pickles of earlier versions
         self._sampler = hand_sampler(self.rule, self.suits, self.deal)

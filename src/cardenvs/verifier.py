@@ -540,10 +540,10 @@ class Verifier:
                     f"'{ascii_safe(str(item), 20)}' is not a card name; use A, 2-10, J, Q or K.",
                 )
             seen.append(rank)
-        if sorted(seen) == sorted(ranks):  # the same multiset (the common, fast case)
-            return None
         dealt = Counter(ranks)
         got = Counter(seen)
+        if got == dealt:
+            return None
         # Name what was misread, never the true cards: that would give the answer away.
         misread = sorted((got - dealt).elements(), key=_RANK_ORDER.index)
         if misread:

@@ -87,7 +87,11 @@ class ImageBox(spaces.Box):
 
     def contains(self, x: Any) -> bool:
         """Whether ``x`` is an image of this space (``Box.contains``' answer, faster)."""
-        if self._whole_range and isinstance(x, np.ndarray) and np.can_cast(x.dtype, np.uint8):
+        if (
+            self._whole_range
+            and type(x) is np.ndarray  # not a subclass such as a masked array
+            and np.can_cast(x.dtype, np.uint8)
+        ):
             return bool(x.shape == self.shape)
         return bool(super().contains(x))
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from copy import deepcopy
@@ -72,7 +73,17 @@ def _worker(
     """Serve commands for one chunk of environments until ``close`` (runs in a child)."""
     parent_pipe.close()
     makers: list[Callable[[], gym.Env[Any, Any]]] = env_fns.fn  # type: ignore[assignment]
-    envs = [make() for make in makers]
+    envs: list[gym.Env[Any, Any]] = []
+    try:
+        for make in makers:
+            envs.append(make())
+    except Exception as err:  # reported to the parent, whose constructor raises
+        detail = "".join(traceback.format_exception_only(type(err), err)).strip()
+        pipe.send(("error", (offset + len(envs), "construction", detail)))
+        for env in envs:
+            env.close()
+        return
+    pipe.send(("ok", None))
     autoreset = [False] * len(envs)
     autoreset_mode = _MODES[mode]
     current = -1
@@ -159,11 +170,12 @@ def add_info(
                 else:
                     array = np.full(num_envs, fill_value=None, dtype=object)
             array[env_num] = value
-        mask = vector_infos.get("_" + key)
+        mask_key = f"_{key}"
+        mask = vector_infos.get(mask_key)
         if mask is None:
             mask = np.zeros(num_envs, dtype=np.bool_)
         mask[env_num] = True
-        vector_infos[key], vector_infos["_" + key] = array, mask
+        vector_infos[key], vector_infos[mask_key] = array, mask
     return vector_infos
 
 
@@ -185,7 +197,10 @@ def _step_one(
         autoreset[j] = bool(terminated or truncated)
         return obs, float(reward), bool(terminated), bool(truncated), [info]
     if mode == AutoresetMode.DISABLED:
+        # As SyncVectorEnv: stepping a finished sub-environment without a reset is an error.
+        assert not autoreset[j], f"sub-environment {j} finished: reset it (reset_mask) first"
         obs, reward, terminated, truncated, info = env.step(action)
+        autoreset[j] = bool(terminated or truncated)
         return obs, float(reward), bool(terminated), bool(truncated), [info]
     obs, reward, terminated, truncated, info = env.step(action)
     if terminated or truncated:
@@ -223,6 +238,7 @@ class ChunkedVectorEnv(VectorEnv[Any, Any, Any]):
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
     ) -> None:
         self._closed = True
+        self._broken = False
         self._pending: str | None = None
         self._processes: list[Any] = []
         self._pipes: list[Any] = []
@@ -278,10 +294,22 @@ class ChunkedVectorEnv(VectorEnv[Any, Any, Any]):
             self._pipes.append(parent)
             self._processes.append(process)
         self._closed = False
+        self._broken = False
+        self._receive("construction")  # every worker built its environments, or this raises
         self._env_obs: list[Any] = [None] * self.num_envs
         self._observations: Any = create_empty_array(
             self.single_observation_space, n=self.num_envs, fn=np.zeros
         )
+
+    @property
+    def np_random_seed(self) -> tuple[int, ...]:  # type: ignore[override]
+        """The sub-environments' ``np_random_seed`` (as ``SyncVectorEnv``'s)."""
+        return self.get_attr("np_random_seed")
+
+    @property  # type: ignore[misc]
+    def np_random(self) -> tuple[np.random.Generator, ...]:  # type: ignore[override]
+        """Copies of the sub-environments' generators (they live in the workers)."""
+        return self.get_attr("np_random")
 
     @property
     def workers(self) -> int:
@@ -309,16 +337,28 @@ class ChunkedVectorEnv(VectorEnv[Any, Any, Any]):
 
     def _receive(self, command: str) -> list[Any]:
         answers, errors = [], []
-        for k, pipe in enumerate(self._pipes):
-            try:
-                status, data = pipe.recv()
-            except (EOFError, OSError) as err:
-                self._fail(k, command, f"the worker died ({err!r})")
-            if status == "error":
-                errors.append(data)
-            answers.append(data)
+        try:
+            for k, pipe in enumerate(self._pipes):
+                try:
+                    status, data = pipe.recv()
+                except (EOFError, OSError) as err:
+                    self._fail(k, command, f"the worker died ({err!r})")
+                if status == "error":
+                    errors.append(data)
+                answers.append(data)
+        except BaseException:
+            # Interrupted (Ctrl-C, a broken message...) with answers still unread: the pipes
+            # would answer every later call with the previous call's results. Stop here.
+            if not self._closed:
+                self.close(terminate=True)
+            raise
         if errors:
             index, cmd, detail = errors[0]
+            if command == "construction":
+                self.close(terminate=True)
+            elif command == "step":
+                # Other chunks did step (and may have finished episodes the caller never saw).
+                self._broken = True
             raise RuntimeError(f"sub-environment {index} failed in {cmd}: {detail}")
         return answers
 
@@ -367,6 +407,7 @@ class ChunkedVectorEnv(VectorEnv[Any, Any, Any]):
             ([seeds[i] for i in r], options, None if mask is None else [bool(mask[i]) for i in r])
             for r in self._ranges
         ]
+        self._broken = False  # the caller has seen the error and resets what it chose
         infos: dict[str, Any] = {}
         for r, results in zip(self._ranges, self._exchange("reset", payloads), strict=True):
             for i, result in zip(r, results, strict=True):
@@ -386,6 +427,10 @@ class ChunkedVectorEnv(VectorEnv[Any, Any, Any]):
 
     def step_async(self, actions: Any) -> None:
         """Send the actions and return at once (the workers step while the caller works)."""
+        if self._broken:
+            raise RuntimeError(
+                "a sub-environment failed in the last step (the others stepped): call reset()"
+            )
         actions = list(iterate(self.action_space, actions))
         if len(actions) != self.num_envs:
             raise ValueError(f"expected {self.num_envs} actions, got {len(actions)}")
@@ -436,19 +481,23 @@ class ChunkedVectorEnv(VectorEnv[Any, Any, Any]):
         return self.call("render")
 
     def close_extras(self, timeout: float = 5.0, terminate: bool = False, **kwargs: Any) -> None:
-        """Stop the workers (asking first unless ``terminate``), then reap them."""
+        """Stop the workers (asking first unless ``terminate``) within ``timeout`` seconds."""
         if self._closed:
             return
         self._closed = True
-        if self._pending is not None and not terminate:
-            for pipe in self._pipes:  # an unread answer would stand before the close's
-                try:
-                    if pipe.poll(timeout):
-                        pipe.recv()
-                except (EOFError, OSError):
-                    pass
-        self._pending = None
+        deadline = time.monotonic() + (0.0 if terminate else max(float(timeout), 0.0))
+
+        def left() -> float:
+            return max(deadline - time.monotonic(), 0.0)
+
         if not terminate:
+            if self._pending is not None:
+                for pipe in self._pipes:  # an unread answer would stand before the close's
+                    try:
+                        if pipe.poll(left()):
+                            pipe.recv()
+                    except (EOFError, OSError):
+                        pass
             for pipe in self._pipes:
                 try:
                     pipe.send(("close", None))
@@ -456,12 +505,13 @@ class ChunkedVectorEnv(VectorEnv[Any, Any, Any]):
                     pass
             for pipe in self._pipes:
                 try:
-                    if pipe.poll(timeout):
+                    if pipe.poll(left()):
                         pipe.recv()
                 except (EOFError, OSError):
                     pass
+        self._pending = None
         for process in self._processes:
-            process.join(timeout if not terminate else 0.1)
+            process.join(left())
             if process.is_alive():
                 process.terminate()
                 process.join(1.0)

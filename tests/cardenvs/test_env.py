@@ -310,9 +310,16 @@ def test_image_warm_up_leaves_no_frame_and_same_frames_follow() -> None:
 class _Subclass(GeneralPointsEnv):
     """A benchmark author's variant whose own state exists only after its __init__."""
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, warm: bool = False, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.log: list[str] = []
+        if warm:
+            self.warm_up()
+
+    def _info(self) -> dict:  # type: ignore[type-arg]
+        info = super()._info()
+        info["logged"] = len(self.log)
+        return info
 
     def step(self, action: str):  # type: ignore[no-untyped-def]
         self.log.append(action)
@@ -320,8 +327,11 @@ class _Subclass(GeneralPointsEnv):
 
 
 def test_warm_up_never_runs_a_subclass_override_early() -> None:
-    env = _Subclass()
+    env = _Subclass()  # its _info needs self.log: a warm-up inside __init__ would fail
     assert env.log == []
     env.reset(seed=1)
-    env.step(env.expert_action())
-    assert len(env.log) == 1
+    _, _, _, _, info = env.step(env.expert_action())
+    assert env.log and len(env.log) == 1 and info["logged"] == 1
+    warmed = _Subclass(warm=True)  # opting in, once its state exists
+    assert warmed.log == [] and warmed._np_random is None
+    assert warmed.reset(seed=1)[1]["cards"] == env.reset(seed=1)[1]["cards"]

@@ -77,3 +77,8 @@ def test_image_ids_use_the_fast_spaces() -> None:
     assert isinstance(space["text"], CharsetText)
     obs, _ = env.reset(seed=0)
     assert space.contains(obs)
+
+
+def test_image_box_leaves_masked_arrays_to_box() -> None:
+    masked = np.ma.masked_all((4, 5, 3), dtype=np.uint8)
+    assert BOX.contains(masked) == REFERENCE.contains(masked)

@@ -207,3 +207,66 @@ def test_add_info_equals_gymnasiums(entries: list[tuple[int, dict[str, Any]]]) -
             return
         ours = add_info(ours, info, env_num, 4)
     assert same(ours, theirs)
+
+
+def broken_maker() -> gym.Env:  # type: ignore[type-arg]
+    raise OSError("no such route folder")
+
+
+def test_a_sub_environment_that_cannot_be_built_fails_the_constructor() -> None:
+    with pytest.raises(RuntimeError, match=r"sub-environment 2 failed in construction: OSError"):
+        ChunkedVectorEnv([partial(gym.make, GP)] * 2 + [broken_maker], workers=2)
+
+
+def test_after_a_failed_step_only_reset_goes_on() -> None:
+    envs = ChunkedVectorEnv([fragile] * 4, workers=2)
+    try:
+        envs.reset(seed=0)
+        with pytest.raises(RuntimeError, match="failed in step"):
+            envs.step(("?", "?", "boom", "?"))
+        with pytest.raises(RuntimeError, match="call reset"):
+            envs.step(("?",) * 4)
+        envs.reset(seed=1)
+        envs.step(("?",) * 4)
+    finally:
+        envs.close()
+
+
+def test_an_interrupted_step_closes_instead_of_answering_late() -> None:
+    envs = make_vec(GP, 4, workers=2)
+    envs.reset(seed=0)
+    envs.step_async(("?",) * 4)
+    original = envs._pipes[1].recv
+
+    def interrupted() -> Any:
+        raise KeyboardInterrupt
+
+    envs._pipes[1].recv = interrupted  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        envs.step_wait()
+    envs._pipes[1].recv = original  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="closed"):
+        envs.step(("?",) * 4)
+
+
+def test_disabled_autoreset_refuses_to_step_a_finished_env_and_seeds_are_syncs() -> None:
+    envs = make_vec(GP, 2, workers=2, autoreset_mode="Disabled", max_attempts=1)
+    sync = gym.make_vec(GP, 2, vectorization_mode="sync", max_attempts=1)
+    try:
+        envs.reset(seed=3)
+        sync.reset(seed=3)
+        assert envs.np_random_seed == sync.np_random_seed == (3, 4)
+        assert envs.step(("?",) * 2)[3].all()  # one attempt: both truncated
+        with pytest.raises(RuntimeError, match="AssertionError"):
+            envs.step(("?",) * 2)
+        envs.reset(seed=5, options={"reset_mask": np.array([True, True])})
+        envs.step(("?",) * 2)
+    finally:
+        envs.close()
+        sync.close()
+
+
+def test_add_info_takes_any_key_as_gymnasium_does() -> None:
+    ours = add_info({}, {0: 1, ("a", 1): "x"}, 1, 2)
+    theirs = _Batcher(2)._add_info({}, {0: 1, ("a", 1): "x"}, 1)
+    assert same(ours, theirs)

@@ -148,7 +148,8 @@ def space_from_json(data: Mapping[str, Any]) -> gym.Space[Any]:
             shape = tuple(int(n) for n in data["shape"])
             low = np.broadcast_to(np.asarray(data["low"], dtype=dtype), shape)
             high = np.broadcast_to(np.asarray(data["high"], dtype=dtype), shape)
-            return ImageBox(low=low, high=high, shape=shape, dtype=dtype)
+            box = ImageBox if dtype == np.uint8 else spaces.Box  # images: O(1) membership
+            return box(low=low, high=high, shape=shape, dtype=dtype)
         if kind == "Dict":
             return spaces.Dict({str(key): space_from_json(sub) for key, sub in data["spaces"]})
     except (KeyError, TypeError, ValueError) as err:
