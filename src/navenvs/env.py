@@ -46,7 +46,7 @@ def _renderer(city: City, theme: Any) -> Any:
 #: Longest prompt (instruction + full history + feedback).
 MAX_OBSERVATION_CHARS = 32_768
 MAX_MILESTONES = 8
-#: Episodes a new environment plays privately at construction (see ``_warm_up``),
+#: Episodes a new environment plays privately at construction (see ``warm_up``),
 #: in text and in image mode (each of the latter draws its frames).
 _WARM_UP_EPISODES = 8
 _WARM_UP_IMAGE_EPISODES = 1
@@ -316,35 +316,56 @@ class NavigationEnv(gym.Env[Any, str]):
         self._frame: np.ndarray | None = None
         self._frame_step = -1
         self._street_view: Any = None
-        self._warm_up()
+        if type(self) is NavigationEnv:
+            self.warm_up()
 
-    def _warm_up(self) -> None:
+    def warm_up(self) -> None:
         """Play private episodes through ``reset`` and ``step`` now, not in the user's first steps.
 
         A fresh process pays for code it has not run yet (the interpreter
-        specialises hot code over its first calls; the first frame of a (city,
-        theme) lays out its streets and fonts), so the first correct answer cost
-        ~4x a later one and the first image reset ~50 ms. Here
-        :data:`_WARM_UP_EPISODES` episodes (seeds 0, 1, ...) are played with right
-        and wrong answers (image mode: :data:`_WARM_UP_IMAGE_EPISODES`, drawing
-        their frames). The environment's state is then restored exactly as
-        constructed (no random stream created, ``step`` still needs ``reset``).
-        This class's own methods are called, so a subclass's overrides never run
-        before the subclass has finished its own ``__init__``.
+        specialises hot code over its first calls; a (city, theme) lays out its
+        streets, facades and lettering on its first frame), so the first correct
+        answer cost ~4x a later one and the first image reset ~50 ms. Here
+        :data:`_WARM_UP_EPISODES` episodes (seeds 0, 1, ...) are played with the
+        expert's answers, and one more is failed with a wrong one; in image mode
+        :data:`_WARM_UP_IMAGE_EPISODES` episode draws its frames, and the street
+        renderer of every city of the first theme is built and drawn once (~60 ms
+        each; later themes are built on their first reset). Real routes with
+        panoramas warm the text path only (decoding panoramas at construction
+        would cost much and warm nothing shared). Afterwards the instance's
+        ``__dict__`` is put back as it was (no random stream exists, ``step``
+        still needs ``reset``); what stays warm is process-wide.
+
+        ``NavigationEnv.__init__`` calls it for instances of this class only: a
+        subclass's overrides could need state its own ``__init__`` has not set
+        yet, so a subclass opts in by calling ``self.warm_up()`` at the end of its
+        ``__init__``. Safe at any time: the instance is left exactly as it was.
         """
         saved = self.__dict__.copy()
         cls = NavigationEnv
-        episodes = (
-            _WARM_UP_IMAGE_EPISODES if self.observation_mode == "image" else _WARM_UP_EPISODES
-        )
+        image = self.observation_mode == "image" and self._panoramas is None
         try:
+            if self._panoramas is not None:
+                self.observation_mode, self.render_mode = "text", None
+            episodes = _WARM_UP_IMAGE_EPISODES if image else _WARM_UP_EPISODES
             for seed in range(episodes):
                 cls.reset(self, seed=seed)
-                cls.step(self, "I am lost.")
                 for _ in range(len(self._rail)):  # the expert ends the route within it
                     if self._done:
                         break
                     cls.step(self, cls.expert_action(self))
+            cls.reset(self, seed=0)
+            cls.step(self, "I am lost.")
+            if image:
+                theme = self.themes[0]
+                for city in self._cities[0]:
+                    route = sample_route(
+                        city, np.random.default_rng(0), milestones=self.milestone_range
+                    )
+                    start = route.start
+                    _renderer(city, theme).render(
+                        start.lat, start.lng, route.start_heading, size=self.image_size
+                    )
         finally:
             self.__dict__.clear()
             self.__dict__.update(saved)

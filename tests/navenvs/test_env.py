@@ -255,9 +255,16 @@ def test_warm_up_never_runs_a_subclass_override_early() -> None:
     from navenvs.env import NavigationEnv
 
     class Logged(NavigationEnv):
-        def __init__(self) -> None:
-            super().__init__()
+        def __init__(self, warm: bool = False) -> None:
+            super().__init__(max_attempts=1)
             self.log: list[str] = []
+            if warm:
+                self.warm_up()
+
+        def _info(self) -> dict[str, Any]:
+            info = super()._info()
+            info["logged"] = len(self.log)  # state that exists only after __init__
+            return info
 
         def step(self, action: str):  # type: ignore[no-untyped-def]
             self.log.append(action)
@@ -265,5 +272,7 @@ def test_warm_up_never_runs_a_subclass_override_early() -> None:
 
     env = Logged()
     env.reset(seed=0)
-    env.step(env.expert_action())
-    assert env.log and len(env.log) == 1
+    _, _, _, _, info = env.step(env.expert_action())
+    assert env.log and len(env.log) == 1 and info["logged"] == 1
+    warmed = Logged(warm=True)
+    assert warmed.log == [] and warmed._np_random is None and warmed.route is None

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -200,7 +201,19 @@ def test_real_routes_use_their_panoramas(tmp_path: Path) -> None:
         points.append(tuple(route["start_place"]["relocated_geocode"]))
         points.extend(tuple(p) for p in route["route_results"]["geocode_list"])
     make_synthetic_panorama_set(folder, sorted(set(points)), width=256)
-    env = gym.make(IMAGE, routes=str(folder), image_size=224, forward_points=0)
+    grids = []
+    original = PanoramaSource.grid
+
+    def counted(self: PanoramaSource, *args: Any, **kwargs: Any) -> np.ndarray:
+        grids.append(args)
+        return original(self, *args, **kwargs)
+
+    PanoramaSource.grid = counted  # type: ignore[method-assign]
+    try:
+        env = gym.make(IMAGE, routes=str(folder), image_size=224, forward_points=0)
+        assert grids == []  # construction's warm-up decodes no panorama
+    finally:
+        PanoramaSource.grid = original  # type: ignore[method-assign]
     obs, _ = env.reset(seed=0)
     step = env.unwrapped.rail[0]
     expected = PanoramaSource(folder).grid(step.lat, step.lng, step.heading, size=224)
