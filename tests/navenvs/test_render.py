@@ -177,6 +177,30 @@ def test_sign_sprites_compose_glyphs_of_every_script() -> None:
         assert (np.abs(rgb.astype(int) - bg).sum(axis=2) < 30).mean() > 0.4
 
 
+def test_sign_lettering_repeats_each_glyph_where_the_pen_puts_it() -> None:
+    """Every copy of a character is its cached glyph at the pen position (max coverage)."""
+    text, font = "MMM Ibáñez iii", "DejaVuSerif-BoldItalic.ttf"
+    master = streetview._draw_sign(text, font, False)
+    layout = streetview._sign_layout(text, font, False)
+    h, w = master.shape
+    expected = np.zeros((h, w), dtype=np.uint8)
+    expected[:3] = expected[-3:] = expected[:, :3] = expected[:, -3:] = streetview._BORDER_ALPHA
+    line_h, pad = int(40 * 1.3), int(40 * 0.4)
+    for k, runs in enumerate(layout.lines):
+        x = (w - layout.widths[k]) / 2
+        y = round(pad / 2 + k * line_h + line_h / 2)
+        for file, run in runs:
+            for ch in run:
+                glyph = streetview._glyph(file, ch)
+                gh, gw = glyph.mask.shape
+                canvas = np.zeros((h + 2 * gh, w + 2 * gw), dtype=np.uint8)
+                x0, y0 = round(x) + glyph.left + gw, y + glyph.top + gh
+                canvas[y0 : y0 + gh, x0 : x0 + gw] = glyph.mask
+                np.maximum(expected, canvas[gh : gh + h, gw : gw + w], out=expected)
+                x += streetview._advance(file, ch)
+    np.testing.assert_array_equal(master, expected)
+
+
 def test_themes_differ() -> None:
     lat, lng, heading, _ = _spot()
     base = _renderer().render(lat, lng, heading, size=SIZE).image.astype(float)

@@ -319,22 +319,34 @@ def _draw_sign(text: str, font_file: str, upper: bool) -> npt.NDArray[np.uint8]:
     alpha = np.zeros((h, w), dtype=np.uint8)
     alpha[:3] = alpha[-3:] = _BORDER_ALPHA
     alpha[:, :3] = alpha[:, -3:] = _BORDER_ALPHA
+    # per character of the sign, once: (mask, left, top, height, width, advance)
+    seen: dict[tuple[str, str], tuple[npt.NDArray[np.uint8], int, int, int, int, float]] = {}
+    maximum = np.maximum
     for k, runs in enumerate(layout.lines):
         x = (w - layout.widths[k]) / 2
         y = round(pad / 2 + k * line_h + line_h / 2)
         for file, run in runs:
             for ch in run:
-                glyph = _glyph(file, ch)
-                gh, gw = glyph.mask.shape
+                info = seen.get((file, ch))
+                if info is None:
+                    glyph = _glyph(file, ch)
+                    gh, gw = glyph.mask.shape
+                    info = (glyph.mask, glyph.left, glyph.top, gh, gw, _advance(file, ch))
+                    seen[file, ch] = info
+                mask, left, top, gh, gw, advance = info
                 if gw:
-                    x0, y0 = round(x) + glyph.left, y + glyph.top
-                    c0, c1 = max(0, x0), min(w, x0 + gw)
-                    r0, r1 = max(0, y0), min(h, y0 + gh)
-                    if c0 < c1 and r0 < r1:
-                        region = alpha[r0:r1, c0:c1]
-                        part = glyph.mask[r0 - y0 : r1 - y0, c0 - x0 : c1 - x0]
-                        np.maximum(region, part, out=region)
-                x += _advance(file, ch)
+                    x0, y0 = round(x) + left, y + top
+                    if x0 >= 0 and y0 >= 0 and x0 + gw <= w and y0 + gh <= h:  # the usual case
+                        region = alpha[y0 : y0 + gh, x0 : x0 + gw]
+                        maximum(region, mask, out=region)
+                    else:
+                        c0, c1 = max(0, x0), min(w, x0 + gw)
+                        r0, r1 = max(0, y0), min(h, y0 + gh)
+                        if c0 < c1 and r0 < r1:
+                            region = alpha[r0:r1, c0:c1]
+                            part = mask[r0 - y0 : r1 - y0, c0 - x0 : c1 - x0]
+                            maximum(region, part, out=region)
+                x += advance
     alpha.flags.writeable = False
     return alpha
 
@@ -450,8 +462,8 @@ class _Frame:
     ys: npt.NDArray[np.float32]  # screen y per row (tan of the elevation)
     base_lut: npt.NDArray[np.float32]  # background colours: sky/road rows, sidewalk rows, ...
     norm4: npt.NDArray[np.float64]  # length of each column's ray direction, four views
-    rows: npt.NDArray[np.int32]  # (cell, 1) row numbers
-    col_ids: npt.NDArray[np.int32]  # first palette entry of each column's wall colours
+    rows: npt.NDArray[np.intp]  # (cell, 1) row numbers
+    col_ids: npt.NDArray[np.intp]  # first palette entry of each column's wall colours
     below: int  # first row below the horizon (ys < 0)
 
 
@@ -743,8 +755,8 @@ class StreetViewRenderer:
         lut[: 2 * cell + 1] *= light
         lut[2 * cell + 2] *= light
         norm4 = np.tile(np.sqrt(1.0 + xs**2), 4)
-        rows = np.arange(cell, dtype=np.int32)[:, None]
-        col_ids = np.arange(4 * cell, dtype=np.int32) * np.int32(_K) + np.int32(2 * cell + 3)
+        rows = np.arange(cell, dtype=np.intp)[:, None]
+        col_ids = np.arange(4 * cell, dtype=np.intp) * _K + (2 * cell + 3)
         below = int(np.count_nonzero(ys >= 0))
         frame = _Frame(cell, focal, xs, ys, lut.astype(np.float32), norm4, rows, col_ids, below)
         self._frames[size] = frame
@@ -816,25 +828,27 @@ class StreetViewRenderer:
         )
         ys_walk[hit & (walk_depth <= 0)] = -np.inf
         ys_kerb[hit & (kerb_depth <= 0)] = -np.inf
-        idx = np.empty((cell, ncol), dtype=np.int32)
+        # intp indices, taken in one contiguous pass (mode "wrap": no bounds checks, and
+        # every index is valid): about half the time of int32 ones taken per view
+        idx = np.empty((cell, ncol), dtype=np.intp)
         idx[...] = frame.rows
         # Ground (v < 0) needs ys < 0: only the rows below the horizon can hold any.
         low = slice(frame.below, cell)
         ys_low = ys[low]
         ground = v[low] < 0.0
-        np.copyto(idx[low], np.int32(2 * cell), where=ground & (ys_low > ys_kerb[None, :]))
+        np.copyto(idx[low], 2 * cell, where=ground & (ys_low > ys_kerb[None, :]))
         ground &= ys_low > ys_walk[None, :]
-        np.copyto(idx[low], frame.rows[low] + np.int32(cell), where=ground)
+        np.copyto(idx[low], frame.rows[low] + cell, where=ground)
         np.add(frame.col_ids[None, :], cls, out=idx, where=wall)
         lut = np.concatenate([frame.base_lut, self._palette(bld, hit, z * norm4)])
         lut8 = np.zeros((len(lut), 4), dtype=np.uint8)
         lut8[:, :3] = np.clip(lut, 0, 255)
         lut32 = lut8.view(np.uint32).reshape(-1)
+        views = np.take(lut32, idx, mode="wrap")
         grid = np.full((size, size), lut32[2 * cell + 1], dtype=np.uint32)
         _, origins = view_origins(size)
         for k, (r0, c0) in enumerate(origins):
-            block = idx[:, k * cell : (k + 1) * cell]
-            np.take(lut32, block, out=grid[r0 : r0 + cell, c0 : c0 + cell])
+            grid[r0 : r0 + cell, c0 : c0 + cell] = views[:, k * cell : (k + 1) * cell]
         signs = self._sprites(grid, x, y, fwd, right, z, frame, origins)
         # one pass from packed pixels to RGB bytes (Pillow's raw packer)
         packed = Image.frombuffer("RGBA", (size, size), grid, "raw", "RGBA", 0, 1)
