@@ -360,6 +360,8 @@ class City:
     place_street: tuple[int, ...] = field(init=False, compare=False)
     place_foot: tuple[tuple[float, float], ...] = field(init=False, compare=False)
     _place_along: npt.NDArray[np.float64] = field(init=False, compare=False)
+    # Per place: its street's ends, length and bearings both ways (same for every source).
+    _place_geometry: tuple[npt.NDArray[Any], ...] = field(init=False, compare=False)
     _place_reaches: dict[
         tuple[int, float],
         tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.intp]],
@@ -465,6 +467,19 @@ class City:
             set_("place_street", ())
             set_("_place_along", np.zeros(0))
             set_("place_foot", ())
+        ends_a = np.array([self.streets[s].a for s in self.place_street], dtype=np.intp)
+        ends_b = np.array([self.streets[s].b for s in self.place_street], dtype=np.intp)
+        pairs = list(zip(ends_a.tolist(), ends_b.tolist(), strict=True))
+        set_(
+            "_place_geometry",
+            (
+                ends_a,
+                ends_b,
+                np.array([self.streets[s].length for s in self.place_street], dtype=np.float64),
+                np.array([bearing[a, b] for a, b in pairs], dtype=np.float64),
+                np.array([bearing[b, a] for a, b in pairs], dtype=np.float64),
+            ),
+        )
 
     def _prominence(self, index: int) -> tuple[int, str]:
         place = self.places[index]
@@ -624,14 +639,8 @@ class City:
             if v != source and pred[v] >= 0:
                 incoming[v] = self._bearing[pred[v], v]
         turns = np.where(counts > 0, counts - 1, 0)
-        streets = self.streets
-        ends_a = np.array([streets[s].a for s in self.place_street], dtype=np.intp)
-        ends_b = np.array([streets[s].b for s in self.place_street], dtype=np.intp)
-        street_len = np.array([streets[s].length for s in self.place_street])
+        ends_a, ends_b, street_len, bearing_ab, bearing_ba = self._place_geometry
         along = self._place_along
-        pairs = list(zip(ends_a.tolist(), ends_b.tolist(), strict=True))
-        bearing_ab = np.array([self._bearing[a, b] for a, b in pairs], dtype=np.float64)
-        bearing_ba = np.array([self._bearing[b, a] for a, b in pairs], dtype=np.float64)
         via_a = lengths[ends_a] + along
         via_b = lengths[ends_b] + (street_len - along)
         # A foot point on an intersection (within FOOT_AT_NODE) ends the route there.
