@@ -414,18 +414,21 @@ print(json.dumps(out))
 """
 
 
+def fresh_runs(script: str, argument: str, rounds: int) -> list[dict[str, Any]]:
+    """``script``'s JSON line from ``rounds`` fresh interpreters."""
+    runs = []
+    for _ in range(rounds):
+        proc = subprocess.run(
+            [sys.executable, "-c", script, argument], capture_output=True, text=True, check=True
+        )
+        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return runs
+
+
 def suite_first_call(rec: Recorder, rounds: int, quick: bool) -> None:
     """Each round a fresh interpreter: the very first calls, then the steady state."""
     for checker in ("on", "off"):
-        runs = []
-        for _ in range(rounds):
-            proc = subprocess.run(
-                [sys.executable, "-c", FIRST_CALLS, checker],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        runs = fresh_runs(FIRST_CALLS, checker, rounds)
         label = "" if checker == "on" else ", Gymnasium's env checker off"
 
         def col(key: str, runs: list[dict[str, Any]] = runs) -> list[float]:
@@ -481,15 +484,7 @@ def suite_first_call(rec: Recorder, rounds: int, quick: bool) -> None:
             note="" if checker == "off" else checker_note.replace("step", "reset"),
         )
     for mode in ("text", "image"):
-        runs = []
-        for _ in range(rounds):
-            proc = subprocess.run(
-                [sys.executable, "-c", NAV_FIRST_CALLS, mode],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        runs = fresh_runs(NAV_FIRST_CALLS, mode, rounds)
         rec.rounds(
             f"navigation {mode}: construction (fresh process)",
             [run["construction"] for run in runs],
