@@ -36,6 +36,19 @@ _RESET_OPTIONS = ("cards",)
 _WARM_UP_HANDS = 32
 _WARM_UP_FRAMES = 2
 _WARM_UP_WRONG = '{"cards": [], "number": [], "formula": "1+2"}'
+#: Configurations already warmed in this process (a second such environment skips it).
+_WARMED: set[tuple[Any, ...]] = set()
+
+
+def _already_warmed(key: tuple[Any, ...]) -> bool:
+    """Whether ``key``'s configuration was warmed in this process (and note it)."""
+    try:
+        if key in _WARMED:
+            return True
+        _WARMED.add(key)
+    except TypeError:  # an unhashable custom part: warm every such environment
+        pass
+    return False
 
 
 class GeneralPointsEnv(gym.Env[Any, str]):
@@ -224,7 +237,9 @@ class GeneralPointsEnv(gym.Env[Any, str]):
         self._visual_seed = 0
         self._draw_frames = True
         if type(self) is GeneralPointsEnv:
-            self.warm_up()
+            key = (observation, self.image_size, self.visuals, self.rule, suits, deal, feedback)
+            if not _already_warmed(key):  # what a warm-up warms is process-wide
+                self.warm_up()
 
     def warm_up(self) -> None:
         """Play private hands through ``reset`` and ``step`` now, not in the user's first steps.

@@ -50,6 +50,21 @@ MAX_MILESTONES = 8
 #: in text and in image mode (each of the latter draws its frames).
 _WARM_UP_EPISODES = 8
 _WARM_UP_IMAGE_EPISODES = 1
+#: Configurations already warmed in this process (a second such environment skips it).
+_WARMED: set[tuple[Any, ...]] = set()
+
+
+def _already_warmed(key: tuple[Any, ...]) -> bool:
+    """Whether ``key``'s configuration was warmed in this process (and note it)."""
+    try:
+        if key in _WARMED:
+            return True
+        _WARMED.add(key)
+    except TypeError:  # an unhashable custom part: warm every such environment
+        pass
+    return False
+
+
 DEFAULT_REWARDS: Mapping[str, float] = {
     "correct": 1.0,
     "wrong_action": -1.0,
@@ -317,7 +332,16 @@ class NavigationEnv(gym.Env[Any, str]):
         self._frame_step = -1
         self._street_view: Any = None
         if type(self) is NavigationEnv:
-            self.warm_up()
+            key = (
+                self.observation_mode if self._panoramas is None else "text",
+                self.vocabulary.name,
+                self.image_size,
+                self.themes[0],
+                self.layout,
+                len(self._cities[0]) if self._cities else 0,
+            )
+            if not _already_warmed(key):  # what a warm-up warms is process-wide
+                self.warm_up()
 
     def warm_up(self) -> None:
         """Play private episodes through ``reset`` and ``step`` now, not in the user's first steps.
