@@ -361,6 +361,30 @@ def test_noise_is_gaussian_with_sigma() -> None:
     assert np.array_equal(NoiseVariant(sigma=0).image(grey, np.random.default_rng(0)), grey)
 
 
+@pytest.mark.parametrize(
+    "layout",
+    [np.asfortranarray, lambda a: np.rot90(a).copy().transpose(1, 0, 2), np.rot90],
+    ids=["fortran", "transposed", "rotated-view"],
+)
+def test_noise_applies_to_images_of_any_memory_layout(layout: Any) -> None:
+    grey = layout(np.full((64, 64, 3), 128, dtype=np.uint8))
+    noisy = NoiseVariant(sigma=12).image(grey, np.random.default_rng(0))
+    assert noisy.shape == grey.shape and noisy.dtype == np.uint8
+    assert (noisy.astype(float) - 128).std() == pytest.approx(12, rel=0.1)
+
+
+def test_rotation_scratch_kept_per_thread_is_bounded() -> None:
+    from cardenvs.render import table
+
+    cards = [
+        dataclasses.replace(card, width=0.5, angle=45.0)
+        for card in default_scene(["AS"], 1200, "classic").cards
+    ]
+    render_table(dataclasses.replace(default_scene(["AS"], 1200, "classic"), cards=tuple(cards)))
+    kept = sum(b.nbytes for b in table._SCRATCH.buffers.values())
+    assert kept <= table.SCRATCH_KEEP_BYTES
+
+
 def test_blur_matches_a_gaussian_and_grows_with_radius() -> None:
     from PIL import Image, ImageFilter
 

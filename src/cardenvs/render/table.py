@@ -457,15 +457,30 @@ def _occluded_rgba(card: CardPlacement, style: CardStyle, width: int, size: int)
 _SCRATCH = threading.local()
 
 
+#: Scratch bytes a thread keeps between renders (a 512 px card needs ~3.5 MB); larger
+#: requests (big cards at large image sizes) get arrays of their own, freed after use.
+SCRATCH_KEEP_BYTES = 16 << 20
+
+
 def _scratch(name: str, count: int, dtype: type[np.generic]) -> np.ndarray:
-    """A per-thread scratch array of ``count`` elements (contents undefined), reused."""
+    """A per-thread scratch array of ``count`` elements (contents undefined), reused.
+
+    A thread keeps at most :data:`SCRATCH_KEEP_BYTES` of them; a request that would
+    go beyond gets a fresh array, not kept.
+    """
     buffers: dict[str, np.ndarray] | None = getattr(_SCRATCH, "buffers", None)
     if buffers is None:
         buffers = _SCRATCH.buffers = {}
     buffer = buffers.get(name)
-    if buffer is None or buffer.size < count or buffer.dtype != dtype:
-        buffer = buffers[name] = np.empty(max(count, 1 << 14), dtype=dtype)
-    return buffer[:count]
+    if buffer is not None and buffer.size >= count and buffer.dtype == dtype:
+        return buffer[:count]
+    fresh = np.empty(max(count, 1 << 14), dtype=dtype)
+    kept = sum(b.nbytes for key, b in buffers.items() if key != name)
+    if kept + fresh.nbytes <= SCRATCH_KEEP_BYTES:
+        buffers[name] = fresh
+    else:
+        buffers.pop(name, None)  # the old, smaller one would be of no use for this size
+    return fresh[:count]
 
 
 _SUBPIXEL_BITS = 4  # bilinear positions and weights in 1/16 pixel steps
@@ -526,14 +541,14 @@ class _Quads:
 
 
 #: Card sprites laid out for rotation (:class:`_Quads`: 32 bytes per pixel, 0.56 MB per
-#: card at 512 px), per ``(code, style, width)`` and ``(code, style, width, drawn
+#: card at 512 px, 2.9 MB at 1200 px), per ``(code, style, width)`` and ``(code, style, width, drawn
 #: width)`` as :data:`TABLE_SPRITES`. Angles are not quantised: only the unrotated
 #: card is kept, each rotation samples it afresh.
 ROTATION_SPRITES: ByteCache[
     tuple[str, CardStyle, int] | tuple[str, CardStyle, int, int], _Quads
 ] = ByteCache(
     "cardenvs.rotation_sprites",
-    64 << 20,
+    96 << 20,  # a black deck at 1200 px (26 x 2.9 MB), a whole deck up to ~850 px
     description="card sprites as premultiplied 2x2 neighbourhoods for rotation",
 )
 
