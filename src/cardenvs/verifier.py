@@ -100,6 +100,9 @@ _PAPER_ILLEGAL: Final[Mapping[str, str]] = {
 ANSWER_KEYS: Final = ("cards", "number", "formula")
 
 _RANK_ORDER: Final = list(RANKS)
+#: Reported names that are already canonical ranks (the common case, looked up at once).
+_CANONICAL: Final[Mapping[str, str]] = {rank: rank for rank in RANKS}
+_PAPER_MISREAD: Final = "The cards you reported are not the cards shown in the image."
 # A formula line: numbers, operators, parentheses, "=" and the near misses that the parser
 # names precisely (^ for a power, x for times, a decimal point), so that a bare line gets the
 # message the same formula gets in a JSON field.
@@ -506,14 +509,33 @@ class Verifier:
         return " ".join(sentences)
 
     def _check_recognition(self, fields: Extraction, ranks: Sequence[str]) -> Verdict | None:
-        if self._paper:
-            verdict = self._check_recognition_detailed(fields, ranks)
-            if verdict is None:
+        if self._paper:  # one sentence for every misreading: the details are not worded
+            if self._misread(fields, ranks) is None:
                 return None
-            return verdict._replace(
-                message="The cards you reported are not the cards shown in the image."
-            )
+            return self._verdict("wrong_recognition", _PAPER_MISREAD)
         return self._check_recognition_detailed(fields, ranks)
+
+    def _misread(self, fields: Extraction, ranks: Sequence[str]) -> bool | None:
+        """``None`` when the reported cards are the dealt ranks; else ``True`` (paper mode)."""
+        reported = fields.fields.get("cards")
+        if isinstance(reported, list):
+            seen: list[str] = []
+            for item in reported:
+                rank = _CANONICAL.get(item) if item.__class__ is str else None
+                if rank is None:
+                    if isinstance(item, bool) or not isinstance(item, (str, int)):
+                        return True
+                    rank = rank_from_name(str(item))
+                    if rank is None:
+                        return True
+                seen.append(rank)
+            try:
+                same = sorted(seen) == sorted(ranks)
+            except TypeError:  # ranks that do not sort: count them
+                same = Counter(seen) == Counter(ranks)
+            return None if same else True
+        # No list: the detailed check words the case (a string of names, or nothing).
+        return None if self._check_recognition_detailed(fields, ranks) is None else True
 
     def _check_recognition_detailed(
         self, fields: Extraction, ranks: Sequence[str]

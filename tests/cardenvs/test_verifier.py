@@ -484,3 +484,32 @@ def test_sympy_loads_at_construction_not_at_the_first_success() -> None:
         "assert 'sympy' in sys.modules, 'not imported at construction'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+_NAMES = st.one_of(
+    st.sampled_from(["A", "2", "5", "9", "10", "J", "Q", "K", "ace", " K", "kings", "T", "Ten"]),
+    st.sampled_from(["1", "11", "joker", "", "Q♠"]),
+    st.integers(0, 14),
+    st.booleans(),
+    st.none(),
+    st.floats(0, 12),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    reported=st.one_of(st.lists(_NAMES, max_size=6), st.text(max_size=12), st.none()),
+    ranks=st.lists(st.sampled_from(["A", "2", "5", "10", "J", "Q", "K"]), min_size=1, max_size=6),
+)
+def test_paper_recognition_fast_path_agrees_with_the_detailed_check(
+    reported: object, ranks: list[str]
+) -> None:
+    fields = {"formula": "1+1"} if reported is None else {"cards": reported, "formula": "1+1"}
+    answer = json.dumps(fields)
+    rule = RULES.resolve("face-10")
+    paper = Verifier(rule, feedback="paper").judge(answer, [1] * len(ranks), ranks=ranks)
+    detailed = Verifier(rule, feedback="detailed").judge(answer, [1] * len(ranks), ranks=ranks)
+    assert (paper.category == "wrong_recognition") == (detailed.category == "wrong_recognition")
+    if paper.category == "wrong_recognition":
+        assert paper.message == "The cards you reported are not the cards shown in the image."
+        assert paper.reward == detailed.reward
