@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, SupportsFloat
 
@@ -34,7 +35,8 @@ _RESET_OPTIONS = ("cards",)
 #: Hands a new environment answers privately at construction (see ``warm_up``),
 #: how many of them draw a frame in image mode, and the wrong answer it also sends.
 _WARM_UP_HANDS = 32
-_WARM_UP_FRAMES = 2
+_WARM_UP_FRAMES = 32
+_WARM_UP_FRAME_SECONDS = 0.05  # ... or fewer frames, when costly variants make them slow
 _WARM_UP_WRONG = '{"cards": [], "number": [], "formula": "1+2"}'
 #: Configurations already warmed in this process (a second such environment skips it).
 _WARMED: set[tuple[Any, ...]] = set()
@@ -248,8 +250,9 @@ class GeneralPointsEnv(gym.Env[Any, str]):
         specialises hot code over its first calls, sympy fills its number cache),
         so the first correct answer used to cost 6x a later one. Here
         :data:`_WARM_UP_HANDS` hands (seeds 0, 1, ...) are answered correctly and
-        wrongly; only the first :data:`_WARM_UP_FRAMES` draw a frame in image
-        mode. It costs ~3 ms of construction plus those frames. Afterwards the
+        wrongly; in image mode they draw their frames, up to :data:`_WARM_UP_FRAMES`
+        of them or :data:`_WARM_UP_FRAME_SECONDS` of drawing. It costs ~3 ms of
+        construction plus those frames (~8 ms at 512 px). Afterwards the
         instance's ``__dict__`` is put back as it was (no random stream exists,
         ``step`` still needs ``reset``); what stays warm is process-wide (the
         interpreter's specialisations, sympy's and the sprites' caches).
@@ -262,8 +265,11 @@ class GeneralPointsEnv(gym.Env[Any, str]):
         saved = self.__dict__.copy()
         cls = GeneralPointsEnv
         try:
+            started = time.perf_counter()
             for i in range(_WARM_UP_HANDS):
-                self._draw_frames = i < _WARM_UP_FRAMES
+                self._draw_frames = (
+                    i < _WARM_UP_FRAMES and time.perf_counter() - started < _WARM_UP_FRAME_SECONDS
+                )
                 cls.reset(self, seed=i)
                 cls.step(self, cls.expert_action(self))
                 cls.reset(self, seed=i)
