@@ -18,6 +18,7 @@ from cardenvs.rules import Rule, resolve_rule
 from cardenvs.solver import DEALS, HandSampler, all_solutions, hand_sampler
 from cardenvs.verifier import FEEDBACK_LEVELS, Verdict, Verifier, resolve_rewards
 from cardenvs.visuals import prepare_observations, render_observation, resolve_visuals
+from oodgym.caching import warm_once
 from oodgym.responses import MAX_RESPONSE_CHARS
 from oodgym.templates import PromptTemplate
 from oodgym.textspace import action_space, observation_space, prompt_image_space
@@ -38,19 +39,6 @@ _WARM_UP_HANDS = 32
 _WARM_UP_FRAMES = 32
 _WARM_UP_FRAME_SECONDS = 0.05  # ... or fewer frames, when costly variants make them slow
 _WARM_UP_WRONG = '{"cards": [], "number": [], "formula": "1+2"}'
-#: Configurations already warmed in this process (a second such environment skips it).
-_WARMED: set[tuple[Any, ...]] = set()
-
-
-def _already_warmed(key: tuple[Any, ...]) -> bool:
-    """Whether ``key``'s configuration was warmed in this process (and note it)."""
-    try:
-        if key in _WARMED:
-            return True
-        _WARMED.add(key)
-    except TypeError:  # an unhashable custom part: warm every such environment
-        pass
-    return False
 
 
 class GeneralPointsEnv(gym.Env[Any, str]):
@@ -239,9 +227,12 @@ class GeneralPointsEnv(gym.Env[Any, str]):
         self._visual_seed = 0
         self._draw_frames = True
         if type(self) is GeneralPointsEnv:
-            key = (observation, self.image_size, self.visuals, self.rule, suits, deal, feedback)
-            if not _already_warmed(key):  # what a warm-up warms is process-wide
-                self.warm_up()
+            variant_specs = tuple(  # plain data: variant objects may compare by identity
+                (type(v).__module__, type(v).__qualname__, json.dumps(v.spec(), default=repr))
+                for v in self.visuals
+            )
+            key = (observation, self.image_size, variant_specs, self.rule, suits, deal, feedback)
+            warm_once(key, self.warm_up)  # what a warm-up warms is process-wide
 
     def warm_up(self) -> None:
         """Play private hands through ``reset`` and ``step`` now, not in the user's first steps.

@@ -529,10 +529,11 @@ class Verifier:
                     if rank is None:
                         return True
                 seen.append(rank)
+            dealt = list(ranks)
             try:
-                same = sorted(seen) == sorted(ranks)
+                same = sorted(seen) == sorted(dealt)
             except TypeError:  # ranks that do not sort: count them
-                same = Counter(seen) == Counter(ranks)
+                same = Counter(seen) == Counter(dealt)
             return None if same else True
         # No list: the detailed check words the case (a string of names, or nothing).
         return None if self._check_recognition_detailed(fields, ranks) is None else True

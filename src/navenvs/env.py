@@ -25,6 +25,7 @@ from navenvs.instructions import (
 )
 from navenvs.model import Route
 from navenvs.routes import RailStep, build_rail, random_init_heading
+from oodgym.caching import warm_once
 from oodgym.responses import MAX_RESPONSE_CHARS
 from oodgym.rewards import merge_rewards
 from oodgym.textspace import action_space, observation_space, prompt_image_space
@@ -50,19 +51,6 @@ MAX_MILESTONES = 8
 #: in text and in image mode (each of the latter draws its frames).
 _WARM_UP_EPISODES = 8
 _WARM_UP_IMAGE_EPISODES = 1
-#: Configurations already warmed in this process (a second such environment skips it).
-_WARMED: set[tuple[Any, ...]] = set()
-
-
-def _already_warmed(key: tuple[Any, ...]) -> bool:
-    """Whether ``key``'s configuration was warmed in this process (and note it)."""
-    try:
-        if key in _WARMED:
-            return True
-        _WARMED.add(key)
-    except TypeError:  # an unhashable custom part: warm every such environment
-        pass
-    return False
 
 
 DEFAULT_REWARDS: Mapping[str, float] = {
@@ -340,8 +328,7 @@ class NavigationEnv(gym.Env[Any, str]):
                 self.layout,
                 len(self._cities[0]) if self._cities else 0,
             )
-            if not _already_warmed(key):  # what a warm-up warms is process-wide
-                self.warm_up()
+            warm_once(key, self.warm_up)  # what a warm-up warms is process-wide
 
     def warm_up(self) -> None:
         """Play private episodes through ``reset`` and ``step`` now, not in the user's first steps.

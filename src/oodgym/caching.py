@@ -56,6 +56,7 @@ __all__ = [
     "nbytes_of",
     "release_free_memory",
     "set_cache_limit",
+    "warm_once",
 ]
 
 K = TypeVar("K", bound=Hashable)
@@ -315,8 +316,36 @@ def set_cache_limit(name: str, max_bytes: int) -> None:
 
 
 def clear_caches() -> None:
-    """Empty every cache (budgets and counters stay)."""
+    """Empty every cache (budgets and counters stay); environments built next warm up again."""
     with _REGISTRY_LOCK:
         caches = list(_REGISTRY.values())
+        _WARMED.clear()
     for cache in caches:
         cache.clear()
+
+
+#: Configurations whose warm-up ran in this process (at most :data:`MAX_WARMED` noted).
+_WARMED: set[Hashable] = set()
+MAX_WARMED = 256
+
+
+def warm_once(key: Hashable, warm: Callable[[], None]) -> None:
+    """Call ``warm()`` unless a configuration with this ``key`` was warmed in this process.
+
+    What an environment's warm-up warms is process-wide (the interpreter's
+    specialisations, the caches), so the next environment of the same
+    configuration skips it. ``key`` is noted only once ``warm()`` has returned;
+    an unhashable key, or a full memo (:data:`MAX_WARMED` keys), means warming
+    every time. :func:`clear_caches` forgets the keys.
+    """
+    try:
+        seen = key in _WARMED
+    except TypeError:
+        warm()
+        return
+    if seen:
+        return
+    warm()
+    with _REGISTRY_LOCK:
+        if len(_WARMED) < MAX_WARMED:
+            _WARMED.add(key)

@@ -127,3 +127,28 @@ def test_evictions_give_memory_back(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in range(10):
         cache.put(key, np.zeros(300, np.uint8))  # from the third on, each put evicts 300
     assert len(calls) == 2  # 8 x 300 bytes evicted: twice past 1000
+
+
+def test_warm_once_warms_a_configuration_once_and_only_after_success() -> None:
+    from oodgym import caching
+
+    calls: list[int] = []
+    caching.warm_once(("test-config", 1), lambda: calls.append(1))
+    caching.warm_once(("test-config", 1), lambda: calls.append(2))
+    assert calls == [1]
+
+    def failing() -> None:
+        raise KeyboardInterrupt
+
+    try:
+        caching.warm_once(("test-config", 2), failing)
+    except KeyboardInterrupt:
+        pass
+    caching.warm_once(("test-config", 2), lambda: calls.append(3))  # not noted after a failure
+    assert calls == [1, 3]
+    caching.warm_once(("test-config", []), lambda: calls.append(4))  # unhashable: every time
+    caching.warm_once(("test-config", []), lambda: calls.append(5))
+    assert calls == [1, 3, 4, 5]
+    caching.clear_caches()
+    caching.warm_once(("test-config", 1), lambda: calls.append(6))
+    assert calls[-1] == 6
