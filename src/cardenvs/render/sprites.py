@@ -469,11 +469,9 @@ SPRITES: ByteCache[tuple[str, str, CardStyle, int], np.ndarray] = ByteCache(
 
 
 def _cached_sprite(rank: str, suit: str, style: CardStyle, width: int) -> np.ndarray:
-    key = (rank, suit, style, width)
-    sprite = SPRITES.get(key)
-    if sprite is None:
-        sprite = SPRITES.put(key, _render(rank, suit, style, width))
-    return sprite
+    return SPRITES.get_or_build(
+        (rank, suit, style, width), lambda: _render(rank, suit, style, width)
+    )
 
 
 def card_sprite(code: str, style: str | CardStyle, width: int) -> np.ndarray:

@@ -308,11 +308,7 @@ def _texture_map(size: int, texture: str) -> tuple[np.ndarray, np.ndarray]:
     lookup table instead of floating-point arithmetic over the whole image.
     Cached in :data:`TEXTURE_MAPS` (a texture depends only on the size).
     """
-    key = (size, texture)
-    found = TEXTURE_MAPS.get(key)
-    if found is None:
-        found = TEXTURE_MAPS.put(key, _make_texture_map(size, texture))
-    return found
+    return TEXTURE_MAPS.get_or_build((size, texture), lambda: _make_texture_map(size, texture))
 
 
 def _background(size: int, color: tuple[int, int, int], texture: str) -> np.ndarray:
@@ -377,11 +373,9 @@ def _opaque_rows(alpha: np.ndarray) -> tuple[int, int]:
 
 def prepared_sprite(code: str, style: CardStyle, width: int) -> _Prepared:
     """A card ready to composite, cached in :data:`TABLE_SPRITES` (drawn on first use)."""
-    key = (code, style, width)
-    prepared = TABLE_SPRITES.get(key)
-    if prepared is None:
-        prepared = TABLE_SPRITES.put(key, _Prepared(card_sprite(code, style, width)))
-    return prepared
+    return TABLE_SPRITES.get_or_build(
+        (code, style, width), lambda: _Prepared(card_sprite(code, style, width))
+    )
 
 
 def _source_rgba(card: CardPlacement, style: CardStyle, width: int, size: int) -> np.ndarray:
@@ -423,12 +417,10 @@ def _sprite_for(card: CardPlacement, style: CardStyle, width: int, size: int) ->
         drawn = _pixel_width(card.draw_width, size)
         if drawn == width:
             return prepared_sprite(card.code, style, width)
-        key = (card.code, style, width, drawn)
-        prepared = TABLE_SPRITES.get(key)
-        if prepared is None:
-            rgba = _resampled_sprite(card.code, style, drawn, width)
-            prepared = TABLE_SPRITES.put(key, _Prepared(rgba))
-        return prepared
+        return TABLE_SPRITES.get_or_build(
+            (card.code, style, width, drawn),
+            lambda: _Prepared(_resampled_sprite(card.code, style, drawn, width)),
+        )
     return _Prepared(_occluded_rgba(card, style, width, size), cached=False)
 
 

@@ -257,11 +257,9 @@ class _SignLayout:
 
 
 def _sign_layout(text: str, font_file: str, upper: bool) -> _SignLayout:
-    key = (text, font_file, upper)
-    layout = _SIGN_LAYOUTS.get(key)
-    if layout is None:
-        layout = _SIGN_LAYOUTS.put(key, _SignLayout(text, font_file, upper))
-    return layout
+    return _SIGN_LAYOUTS.get_or_build(
+        (text, font_file, upper), lambda: _SignLayout(text, font_file, upper)
+    )
 
 
 @functools.lru_cache(maxsize=16384)
@@ -294,11 +292,7 @@ class _Glyph:
 
 def _glyph(font_file: str, ch: str) -> _Glyph:
     """A character's glyph (drawn once per font, kept in :data:`SIGN_GLYPHS`)."""
-    key = (font_file, ch)
-    glyph = SIGN_GLYPHS.get(key)
-    if glyph is None:
-        glyph = SIGN_GLYPHS.put(key, _Glyph(font_file, ch))
-    return glyph
+    return SIGN_GLYPHS.get_or_build((font_file, ch), lambda: _Glyph(font_file, ch))
 
 
 #: Coverage of the sign's border (a 3-pixel frame): 40 % lettering colour, 60 % background.
@@ -353,11 +347,9 @@ def _draw_sign(text: str, font_file: str, upper: bool) -> npt.NDArray[np.uint8]:
 
 def _sign_master(text: str, font_file: str, upper: bool) -> npt.NDArray[np.uint8]:
     """The sign's coverage at the master size (cached in :data:`SIGN_MASTERS`, read-only)."""
-    key = (text, font_file, upper)
-    master = SIGN_MASTERS.get(key)
-    if master is None:
-        master = SIGN_MASTERS.put(key, _draw_sign(text, font_file, upper))
-    return master
+    return SIGN_MASTERS.get_or_build(
+        (text, font_file, upper), lambda: _draw_sign(text, font_file, upper)
+    )
 
 
 @functools.lru_cache(maxsize=256)
@@ -438,11 +430,9 @@ def _tree_sprite(
     canopy: tuple[int, int, int], trunk: tuple[int, int, int], height: int
 ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.bool_]]:
     """A tree ``height`` pixels tall (cached in :data:`TREE_SPRITES`, read-only)."""
-    key = (canopy, trunk, height)
-    tree = TREE_SPRITES.get(key)
-    if tree is None:
-        tree = TREE_SPRITES.put(key, _draw_tree(canopy, trunk, height))
-    return tree
+    return TREE_SPRITES.get_or_build(
+        (canopy, trunk, height), lambda: _draw_tree(canopy, trunk, height)
+    )
 
 
 # --------------------------------------------------------------------------- geometry
