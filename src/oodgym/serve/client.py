@@ -40,6 +40,7 @@ __all__ = [
     "ServedEnvError",
     "connect",
     "is_address",
+    "is_loopback_host",
     "is_loopback_url",
 ]
 
@@ -70,15 +71,19 @@ def is_address(target: str) -> bool:
     return target.lower().startswith(_SCHEMES)
 
 
-def is_loopback_url(url: str) -> bool:
-    """Whether ``url`` points at this machine (``localhost``, ``127.0.0.0/8``, ``::1``)."""
-    host = urllib.parse.urlsplit(url).hostname or ""
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` is this machine (``localhost``, ``127.0.0.0/8``, ``::1``)."""
     if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url`` points at this machine (see :func:`is_loopback_host`)."""
+    return is_loopback_host(urllib.parse.urlsplit(url).hostname or "")
 
 
 def _base_urls(address: str) -> tuple[str, str]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import hmac
-import ipaddress
 import logging
 import threading
 import time
@@ -36,6 +35,7 @@ from openenv.core.env_server.interfaces import Environment
 from openenv.core.env_server.types import ConcurrencyConfig, EnvironmentMetadata
 
 from oodgym._version import __version__
+from oodgym.serve.client import is_loopback_host
 from oodgym.serve.models import ServedAction, ServedObservation, ServedState
 from oodgym.serve.wire import (
     DEFAULT_MAX_MESSAGE_BYTES,
@@ -481,16 +481,6 @@ def create_app(
 
 
 # ---------------------------------------------------------------- running it
-
-
-def is_loopback_host(host: str) -> bool:
-    """Whether binding to ``host`` keeps the server on this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _url(host: str, port: int) -> str:
