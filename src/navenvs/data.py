@@ -50,7 +50,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -58,6 +57,7 @@ from typing import Any, Final
 from navenvs import files, geo
 from navenvs.files import PANO_MAPPING_FILE, RouteDataError
 from navenvs.model import Milestone, Place, Route
+from oodgym.atomic import write_text_atomic
 
 __all__ = [
     "MAX_NAME_CHARS",
@@ -906,20 +906,7 @@ def dump_routes(routes: Sequence[Route], path: str | os.PathLike[str]) -> None:
             raise RouteDataError(f"{label}: route {index}: cannot write it ({err})") from err
         records.append(record)
     text = json.dumps([records, len(records)], ensure_ascii=False, indent=1, allow_nan=False)
-    directory = file.parent
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, file)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except OSError:
-            pass
-        raise
+    write_text_atomic(file, text)
 
 
 # ---------------------------------------------------------------------------

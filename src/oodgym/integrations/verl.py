@@ -39,7 +39,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import tempfile
 import threading
 import uuid
 from collections import OrderedDict
@@ -51,6 +50,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from oodgym.atomic import replacing
 from oodgym.conversation import Conversation, Message, check_protocol, images_as_placeholders
 from oodgym.integrations.scoring import (
     canonical_kwargs,
@@ -284,22 +284,14 @@ def _write_parquet(datasets: Any, rows: list[dict[str, Any]], image: bool, path:
         "interaction_kwargs": {"name": text, **state},
     }
     dataset = datasets.Dataset.from_list(rows, features=datasets.Features(columns))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     # No progress bars on the terminal (restored afterwards; datasets >= 2.15 has these).
     disabled = getattr(datasets, "are_progress_bars_disabled", None)
     quiet = disabled() if callable(disabled) else True
     if not quiet:
         datasets.disable_progress_bars()
     try:
-        dataset.to_parquet(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        with replacing(path) as tmp:
+            dataset.to_parquet(str(tmp))
     finally:
         if not quiet:
             datasets.enable_progress_bars()
